@@ -1,0 +1,173 @@
+"""Settings: one loader for the CLI, the magics and the kernel.
+
+Precedence, highest first (DESIGN.md, "Conventions")::
+
+    command flags > AIEX_* environment variables > <root>/.aiex/config.toml
+                  > <config dir>/config.toml > defaults
+
+The user config directory is ``AIEX_CONFIG_DIR`` or the platform's user config
+directory for "aiex"; the data directory (event log, sessions, caches, the shared
+cluster's address) is ``AIEX_DATA_DIR`` or the platform's user data directory.
+
+This module imports nothing heavy at import time; pydantic is imported when the
+settings are first loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic_settings import BaseSettings
+
+__all__ = [
+    "ROOT_MARKERS",
+    "config_dir",
+    "data_dir",
+    "find_project_root",
+    "load_settings",
+    "project_config_path",
+    "user_config_path",
+]
+
+#: A directory holding any of these is a project root.
+ROOT_MARKERS = (".git", "pyproject.toml", ".aiex")
+
+_settings_cls: type | None = None
+
+
+def config_dir() -> Path:
+    """The user config directory: ``AIEX_CONFIG_DIR`` or the platform default."""
+    env = os.environ.get("AIEX_CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("aiex", appauthor=False))
+
+
+def data_dir() -> Path:
+    """The user data directory: ``AIEX_DATA_DIR`` or the platform default."""
+    env = os.environ.get("AIEX_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("aiex", appauthor=False))
+
+
+def user_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def project_config_path(root: Path) -> Path:
+    return Path(root) / ".aiex" / "config.toml"
+
+
+def find_project_root(path: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Path:
+    """The project root, by the rule of DESIGN.md.
+
+    ``root`` if given; else the nearest ancestor of ``path`` (or of the current
+    directory) holding ``.git``, ``pyproject.toml`` or ``.aiex``; else ``path``
+    itself (its directory for a file); else the current directory.
+    """
+    if root is not None:
+        resolved = Path(root).expanduser().resolve()
+        if not resolved.is_dir():
+            raise ConfigError(f"--root {root!s} is not a directory; give the project's top folder.")
+        return resolved
+    start = Path(path).expanduser() if path is not None else Path.cwd()
+    start = start.resolve()
+    base = start if start.is_dir() else start.parent
+    for candidate in (base, *base.parents):
+        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
+            return candidate
+    if path is not None:
+        return base
+    return Path.cwd().resolve()
+
+
+def _settings_class() -> type[BaseSettings]:
+    """Build the pydantic settings class on first use (keeps imports lazy)."""
+    global _settings_cls
+    if _settings_cls is not None:
+        return _settings_cls
+
+    from pydantic import Field
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class Settings(BaseSettings):
+        """Every aiex setting, with its default."""
+
+        model_config = SettingsConfigDict(env_prefix="AIEX_", extra="forbid", validate_default=True)
+
+        data_dir: Path = Field(default_factory=data_dir, description="Per-user data directory.")
+        scheduler: str | None = Field(None, description="Address of a Dask scheduler to use, e.g. tcp://host:8786.")
+        workers: int | None = Field(None, ge=1, description="Workers of a local cluster (default: one per core).")
+        threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
+        dashboard: bool = Field(False, description="Serve the Dask dashboard for a local cluster.")
+        connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a scheduler to answer.")
+        max_file_bytes: int = Field(1024 * 1024, ge=1, description="Files larger than this are skipped.")
+        allow_secrets: list[str] = Field(
+            default_factory=list, description="gitignore-style patterns of secret-looking files that may be read."
+        )
+        inline_bytes: int = Field(
+            2 * 1024 * 1024,
+            ge=0,
+            description="Jobs smaller than this run in this process unless a cluster is already running.",
+        )
+        progress: bool = Field(True, description="Show progress bars on long work.")
+
+    _settings_cls = Settings
+    return Settings
+
+
+def load_settings(root: str | os.PathLike | None = None, **flags: Any):
+    """Load the settings for a project ``root`` (or none), with ``flags`` on top.
+
+    Flags whose value is ``None`` count as not given.
+    """
+    from pydantic import ValidationError
+    from pydantic_settings import TomlConfigSettingsSource
+
+    base = _settings_class()
+    files = [user_config_path()]
+    if root is not None:
+        files.insert(0, project_config_path(Path(root)))
+    existing = [f for f in files if f.is_file()]
+    for f in existing:
+        _check_toml(f)
+
+    class BoundSettings(base):  # type: ignore[misc, valid-type]
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+            toml_sources = tuple(TomlConfigSettingsSource(settings_cls, toml_file=f) for f in existing)
+            return (init_settings, env_settings, *toml_sources)
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    try:
+        return BoundSettings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        where = ", ".join(str(f) for f in existing) or "no config file"
+        raise ConfigError(
+            f"Invalid aiex settings ({problems}). Check the command flags, AIEX_* environment variables and {where}."
+        ) from None
+
+
+def _check_toml(path: Path) -> None:
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix or remove it.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None

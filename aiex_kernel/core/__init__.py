@@ -1,0 +1,1 @@
+"""Pure logic: functions over plain data, no Dask, no SDK, no file or network I/O."""

@@ -1,0 +1,103 @@
+"""The one exception tree of aiex.
+
+Every error aiex raises on purpose derives from :class:`AiexError`, so a user can
+catch everything with one ``except`` and the interfaces can print one clear line
+instead of a traceback::
+
+    AiexError
+    ├── UsageError                 bad arguments or options (CLI exit code 2)
+    ├── ConfigError                an invalid setting or config.toml
+    ├── SandboxError               a file access the sandbox refused
+    │   ├── PathOutsideRoot        `..`, absolute paths or symlinks leaving the root
+    │   ├── SecretFileRefused      `.env`, `*.pem`, `id_rsa`, ... not explicitly allowed
+    │   ├── FileTooLarge           over the configured size limit
+    │   └── PathNotFound           the path does not exist under the root
+    ├── ChunkingError              tree-sitter could not be used for a file
+    │   └── UnsupportedLanguage    no grammar for this file type
+    └── ClusterError               the Dask runtime failed
+        ├── SchedulerUnreachable   no scheduler answered at the address
+        ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
+        └── VersionMismatch        client/scheduler/workers disagree on packages
+
+Each message says what went wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AiexError",
+    "UsageError",
+    "ConfigError",
+    "SandboxError",
+    "PathOutsideRoot",
+    "SecretFileRefused",
+    "FileTooLarge",
+    "PathNotFound",
+    "ChunkingError",
+    "UnsupportedLanguage",
+    "ClusterError",
+    "SchedulerUnreachable",
+    "ClusterNotRunning",
+    "VersionMismatch",
+]
+
+
+class AiexError(Exception):
+    """Base of every error aiex raises on purpose."""
+
+    #: Process exit code the CLI uses for this error.
+    exit_code = 1
+
+
+class UsageError(AiexError):
+    """The command was called with bad arguments or options."""
+
+    exit_code = 2
+
+
+class ConfigError(AiexError):
+    """A setting (flag, ``AIEX_*`` variable or ``config.toml``) is invalid."""
+
+
+class SandboxError(AiexError):
+    """The sandbox refused a file access."""
+
+
+class PathOutsideRoot(SandboxError):
+    """A path resolves outside the project root."""
+
+
+class SecretFileRefused(SandboxError):
+    """A secret-looking file was asked for without being explicitly allowed."""
+
+
+class FileTooLarge(SandboxError):
+    """A file is larger than the configured limit."""
+
+
+class PathNotFound(SandboxError):
+    """The path does not exist."""
+
+
+class ChunkingError(AiexError):
+    """A file could not be chunked."""
+
+
+class UnsupportedLanguage(ChunkingError):
+    """There is no tree-sitter grammar for this file type."""
+
+
+class ClusterError(AiexError):
+    """The Dask runtime failed."""
+
+
+class SchedulerUnreachable(ClusterError):
+    """No Dask scheduler answered at the configured address."""
+
+
+class ClusterNotRunning(ClusterError):
+    """No shared aiex cluster is running on this machine."""
+
+
+class VersionMismatch(ClusterError):
+    """Client, scheduler and workers run incompatible package versions."""
