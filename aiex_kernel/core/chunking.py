@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from .languages import LanguageSpec, get_parser, get_query, get_spec, language_for_path
 from .tokens import estimate_tokens
 
-__all__ = ["Chunk", "FileChunks", "CHUNK_FIELDS", "chunk_source", "decode_source"]
+__all__ = ["Chunk", "FileChunks", "CHUNK_FIELDS", "chunk_batch", "chunk_source", "decode_source"]
 
 #: Kinds whose direct function children are methods.
 CLASS_KINDS = frozenset({"class", "struct", "impl", "interface", "trait", "enum", "object"})
@@ -416,3 +416,11 @@ def _complexities(spec: LanguageSpec, root, defs: list[_Def]) -> list[int | None
             if i >= 0:
                 values[i] += 1
     return values
+
+
+def chunk_batch(items: list[tuple[str, bytes]], complexity: bool = False) -> list[FileChunks]:
+    """Chunk a batch of ``(relative path, bytes)`` files: one cluster task.
+
+    Needs nothing but its arguments, so it runs on any worker, local or remote.
+    """
+    return [chunk_source(data, path, complexity=complexity) for path, data in items]

@@ -1,0 +1,1 @@
+"""Interfaces: parse input, render output; no business logic."""

@@ -1,0 +1,1 @@
+"""Command definitions, one module per topic; each registers into the command registry."""

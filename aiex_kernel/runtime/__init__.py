@@ -1,0 +1,1 @@
+"""Boundary layer: every process, file, network and cluster interaction lives here."""

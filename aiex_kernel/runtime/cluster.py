@@ -1,0 +1,217 @@
+"""The Dask runtime: one per process, started lazily on first use and reused.
+
+Where the cluster comes from, first match wins:
+
+1. an explicit scheduler address: ``--scheduler``, ``AIEX_SCHEDULER`` or
+   ``scheduler`` in config.toml (``tcp://host:8786``);
+2. the shared local cluster started by ``aiex start cluster`` (its address is
+   recorded in the data directory), so every aiex process and kernel on the
+   machine attaches to it instead of starting its own;
+3. a new ``LocalCluster`` in this process, one single-threaded worker process per
+   core, listening on 127.0.0.1 only, with the dashboard off unless asked for.
+
+The runtime is closed at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SchedulerUnreachable, VersionMismatch
+from .versions import EXTRA_PACKAGES, version_problems
+
+__all__ = ["Runtime", "ClusterVersionWarning", "get_runtime", "reset_runtime", "runtime_if_started"]
+
+
+class ClusterVersionWarning(UserWarning):
+    """Client, scheduler and workers run different package versions."""
+
+
+@dataclass
+class ClusterInfo:
+    kind: str  # "remote", "shared" or "local"
+    address: str
+    workers: int
+    threads: int
+    memory_bytes: int
+    dashboard: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Runtime:
+    """A Dask client and, for a local cluster, the cluster it owns."""
+
+    def __init__(self, settings, *, cluster=None):
+        self.settings = settings
+        self._cluster = cluster  # an existing cluster object (tests) or one we start
+        self._owns_cluster = False
+        self._client = None
+        self.kind: str | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._client is not None
+
+    @property
+    def client(self):
+        """The ``distributed.Client``, connecting or starting a cluster on first use."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._connect()
+        return self._client
+
+    def _connect(self):
+        from distributed import Client
+
+        if self._cluster is not None:
+            self.kind = "local"
+            client = Client(self._cluster, set_as_default=False)
+        else:
+            address, self.kind = self._address()
+            if address is None:
+                self._cluster = self._start_local()
+                self._owns_cluster = True
+                client = Client(self._cluster, set_as_default=False)
+            else:
+                client = _connect_client(address, self.settings.connect_timeout, self.kind)
+        try:
+            self._check_versions(client)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _address(self) -> tuple[str | None, str]:
+        if self.settings.scheduler:
+            return self.settings.scheduler, "remote"
+        from .shared_cluster import shared_address
+
+        shared = shared_address(self.settings.data_dir)
+        if shared:
+            return shared, "shared"
+        return None, "local"
+
+    def _start_local(self):
+        import os
+
+        from distributed import LocalCluster
+
+        workers = self.settings.workers or os.cpu_count() or 1
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=self.settings.threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0" if self.settings.dashboard else None,
+            silence_logs=logging.ERROR,
+        )
+
+    def _check_versions(self, client) -> None:
+        versions = client.get_versions(check=False, packages=EXTRA_PACKAGES)
+        fatal, problems = version_problems(versions)
+        if fatal:
+            raise VersionMismatch(
+                f"The Dask cluster at {client.scheduler.address} cannot run aiex tasks: " + "; ".join(fatal)
+            )
+        if problems:
+            warnings.warn(
+                f"package versions differ on the Dask cluster at {client.scheduler.address} ("
+                + "; ".join(problems)
+                + "). Install the same versions on the client, scheduler and workers.",
+                ClusterVersionWarning,
+                stacklevel=3,
+            )
+
+    def info(self) -> ClusterInfo:
+        client = self.client
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        return ClusterInfo(
+            kind=self.kind or "local",
+            address=client.scheduler.address,
+            workers=len(workers),
+            threads=sum(w.get("nthreads", 0) for w in workers.values()),
+            memory_bytes=sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
+            dashboard=client.dashboard_link if (self.settings.dashboard or self.kind != "local") else None,
+        )
+
+    def nthreads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+            if client is not None:
+                client.close()
+            if self._owns_cluster and self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
+                self._owns_cluster = False
+
+
+def _connect_client(address: str, timeout: float, kind: str):
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        if kind == "shared":
+            hint = "The shared aiex cluster seems to have died; run `aiex stop cluster` then `aiex start cluster`."
+        else:
+            hint = (
+                "Check that `dask scheduler` is running there, that the host and port are right and reachable "
+                "from this machine, or unset AIEX_SCHEDULER / --scheduler to use a local cluster."
+            )
+        raise SchedulerUnreachable(
+            f"Could not reach the Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__}). {hint}"
+        ) from None
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime(settings=None) -> Runtime:
+    """The process's runtime, created on first call (the cluster starts on first use)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            if settings is None:
+                from ..config import load_settings
+
+                settings = load_settings()
+            _runtime = Runtime(settings)
+        return _runtime
+
+
+def runtime_if_started() -> Runtime | None:
+    """The process's runtime if it is connected, else ``None`` (never starts one)."""
+    rt = _runtime
+    return rt if rt is not None and rt.started else None
+
+
+def set_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Install ``runtime`` as the process's runtime (tests, embedding); returns the old one."""
+    global _runtime
+    with _runtime_lock:
+        old, _runtime = _runtime, runtime
+        return old
+
+
+def reset_runtime() -> None:
+    """Close and forget the process's runtime."""
+    old = set_runtime(None)
+    if old is not None:
+        old.close()
+
+
+atexit.register(reset_runtime)

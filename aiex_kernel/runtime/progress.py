@@ -1,0 +1,90 @@
+"""Progress bars for long work: rich in a terminal, a widget in Jupyter, silent otherwise."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Protocol
+
+__all__ = ["Progress", "progress_bar"]
+
+
+class Progress(Protocol):
+    def advance(self, n: int = 1) -> None: ...
+    def __enter__(self) -> Progress: ...
+    def __exit__(self, *exc) -> None: ...
+
+
+class _Silent:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+class _Rich:
+    def __init__(self, total: int, description: str, unit: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn(unit),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._bar.add_task(description, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+
+    def __enter__(self):
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.stop()
+
+
+class _Tqdm:
+    def __init__(self, total: int, description: str, unit: str, notebook: bool):
+        if notebook:
+            from tqdm.notebook import tqdm
+        else:
+            from tqdm import tqdm
+        self._bar = tqdm(total=total, desc=description, unit=f" {unit}", leave=False)
+
+    def advance(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
+
+
+def _in_jupyter() -> bool:
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def progress_bar(total: int, description: str, *, enabled: bool = True, unit: str = "files") -> Progress:
+    """A progress bar suited to where we run; silent when disabled or not interactive."""
+    if not enabled or total <= 0:
+        return _Silent()
+    if _in_jupyter():
+        return _Tqdm(total, description, unit, notebook=importlib.util.find_spec("ipywidgets") is not None)
+    if sys.stderr is not None and sys.stderr.isatty():
+        return _Rich(total, description, unit)
+    return _Silent()

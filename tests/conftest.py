@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated environment and a real in-process Dask cluster."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Variables a test must never inherit from the developer's environment.
+_SCRUB_PREFIXES = ("AIEX_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LMSTUDIO_", "DASK_")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """No real config, keys or data dir: everything per user lives in a tmp dir."""
+    for name in list(os.environ):
+        if name.startswith(_SCRUB_PREFIXES):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("AIEX_CONFIG_DIR", str(home / "config"))
+    monkeypatch.setenv("AIEX_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(home / "jupyter"))
+    monkeypatch.setenv("IPYTHONDIR", str(home / "ipython"))
+    yield home
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real in-process cluster: 2 workers x 1 thread, no dashboard."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def runtime(dask_cluster):
+    """The process runtime, attached to the in-process cluster."""
+    from aiex_kernel.config import load_settings
+    from aiex_kernel.runtime.cluster import Runtime, set_runtime
+
+    rt = Runtime(load_settings(), cluster=dask_cluster)
+    old = set_runtime(rt)
+    yield rt
+    set_runtime(old)
+    rt.close()
+
+
+def _aiex_command() -> list[str]:
+    script = Path(sys.executable).with_name("aiex")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "aiex_kernel.interfaces.cli"]
+
+
+@pytest.fixture
+def cli():
+    """Run the real installed ``aiex`` command in a subprocess."""
+    import subprocess
+
+    def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 180):
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([*_aiex_command(), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    return run
