@@ -153,7 +153,7 @@ def _on_cluster(client, sandbox: Sandbox, batches: list[list[str]], run: ChunkRu
             sizes[fut.key] = len(items)
             futures.append(fut)
         try:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=client.loop):
                 try:
                     files.extend(fut.result())
                 except KilledWorker as exc:
