@@ -57,9 +57,14 @@ def main() -> None:
     from aiex_kernel.runtime.sandbox import Sandbox
 
     root = Path(args.corpus).resolve()
+    # The standard library, not the third-party packages installed inside it.
+    paths = sorted(str(p) for p in root.iterdir() if p.name not in ("site-packages", "dist-packages"))
     settings = load_settings(root, max_file_bytes=64 * 1024 * 1024)
     sandbox = Sandbox(root, max_file_bytes=settings.max_file_bytes)
-    scan = sandbox.scan(["."])
+    # Workers first, so their peak memory is their own and not inherited from this process.
+    cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           host="127.0.0.1")
+    scan = sandbox.scan(paths)
     files = [(f.relpath, sandbox.read_bytes(f.relpath)) for f in scan.files if f.language == "python"]
     total = sum(len(b) for _, b in files)
     mb = total / 1e6
@@ -69,19 +74,18 @@ def main() -> None:
     t_parse = _best(lambda: [parser_.parse(b) for _, b in files], args.repeat)
     t_core = _best(lambda: chunk_batch(files), args.repeat)
     n_chunks = sum(len(f.chunks) for f in chunk_batch(files))
-    t_job1 = _best(lambda: chunk_project(sandbox, ["."], settings=settings, cluster="never", progress=False),
+    t_job1 = _best(lambda: chunk_project(sandbox, paths, settings=settings, cluster="never", progress=False),
                    args.repeat)
     rss_one = _peak_rss_mib()
 
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      host="127.0.0.1") as cluster:
+    with cluster:
         runtime = Runtime(settings, cluster=cluster)
         client = runtime.client
         client.run(lambda: __import__("aiex_kernel.core.chunking"))  # warm imports on workers
-        chunk_project(sandbox, ["."], settings=settings, cluster="always", progress=False, runtime=runtime)
-        t_cluster = _best(lambda: chunk_project(sandbox, ["."], settings=settings, cluster="always",
+        chunk_project(sandbox, paths, settings=settings, cluster="always", progress=False, runtime=runtime)
+        t_cluster = _best(lambda: chunk_project(sandbox, paths, settings=settings, cluster="always",
                                                 progress=False, runtime=runtime), args.repeat)
-        run = chunk_project(sandbox, ["."], settings=settings, cluster="always", progress=False, runtime=runtime)
+        run = chunk_project(sandbox, paths, settings=settings, cluster="always", progress=False, runtime=runtime)
         worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         runtime.close()
 

@@ -10,10 +10,11 @@ __all__ = ["batch_count", "plan_batches"]
 
 
 def batch_count(n_files: int, total_bytes: int, nthreads: int, *, min_files: int = 10,
-                target_bytes: int = 2 * 1024 * 1024, per_thread: int = 4) -> int:
+                target_bytes: int = 2 * 1024 * 1024, per_thread: int = 8) -> int:
     """How many batches to cut a job into.
 
-    Enough for every thread to get ``per_thread`` batches (so the tail is short) or
+    Enough for every thread to get ``per_thread`` batches (so the tail, when one
+    worker still chunks its last batch and the others idle, is short) or
     for batches of about ``target_bytes``, whichever is more; but never batches of
     fewer than ``min_files`` files, since each task costs the scheduler ~2 ms.
     """

@@ -113,6 +113,7 @@ class Sandbox:
         self.max_file_bytes = max_file_bytes
         self._secrets = pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS)
         self._allowed = pathspec.GitIgnoreSpec.from_lines(self.allow_secrets)
+        self._dir_cache: dict[str, Path] = {}
 
     def __repr__(self) -> str:
         return f"Sandbox({str(self.root)!r})"
@@ -122,13 +123,29 @@ class Sandbox:
     def resolve(self, path: str | os.PathLike) -> Path:
         """The absolute, symlink-free path of ``path`` (relative to the root), inside the root."""
         candidate = Path(path) if Path(path).is_absolute() else self.root / path
-        resolved = candidate.resolve()
+        resolved = self._realpath(candidate)
         if not resolved.is_relative_to(self.root):
             lexical = Path(os.path.normpath(candidate))
             how = "through a symlink " if lexical.is_relative_to(self.root) else ""
             raise PathOutsideRoot(f"{path} resolves {how}to {resolved}, outside the project root {self.root}; "
                                   "aiex only reads files under the root. Pass --root to work on another folder.")
         return resolved
+
+    def _realpath(self, candidate: Path) -> Path:
+        """``candidate.resolve()``, with the resolution of parent directories cached.
+
+        Resolving costs an lstat per path component; files in one directory share
+        their parent's answer, and only the last component (which may be a symlink
+        itself) is looked at again.
+        """
+        parent, name = os.path.split(os.path.normpath(candidate)) if ".." not in candidate.parts else ("", "")
+        if not name:
+            return candidate.resolve()
+        real_parent = self._dir_cache.get(parent)
+        if real_parent is None:
+            real_parent = self._dir_cache[parent] = Path(parent).resolve()
+        target = real_parent / name
+        return target.resolve() if target.is_symlink() else target
 
     def relpath(self, path: str | os.PathLike) -> str:
         """POSIX path of ``path`` relative to the root ('.' for the root itself)."""
@@ -157,7 +174,10 @@ class Sandbox:
                 raise SecretFileRefused(f"{name} looks like a secret file, so aiex does not read it. "
                                         f"If it is safe to send to a model, {_ALLOW_HINT}.")
         limit = self.max_file_bytes if max_bytes is None else max_bytes
-        st = self.stat(path)
+        try:
+            st = resolved.stat()
+        except FileNotFoundError:
+            raise PathNotFound(f"{path} does not exist under the project root {self.root}.") from None
         if stat_mod.S_ISDIR(st.st_mode):
             raise SandboxError(f"{rel} is a directory, not a file; give a file or use scan.")
         if not stat_mod.S_ISREG(st.st_mode):

@@ -35,5 +35,5 @@ def test_order_within_batch_is_kept():
 def test_batch_count():
     assert batch_count(0, 0, 4) == 0
     assert batch_count(5, 100, 8) == 1  # never fewer than 10 files a batch
-    assert batch_count(1800, 31_000_000, 2) == 15  # ceil(31 MB / 2 MiB)
-    assert batch_count(1800, 1_000_000, 2) == 8  # 4 batches per thread
+    assert batch_count(1800, 31_000_000, 2) == 16  # 8 per thread beats ceil(31 MB / 2 MiB) = 15
+    assert batch_count(1800, 100_000_000, 2) == 48  # ceil(100 MB / 2 MiB)
