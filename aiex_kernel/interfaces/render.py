@@ -19,7 +19,8 @@ def analysis_text(report: dict):
     from rich.text import Text
 
     t = report["totals"]
-    parts = [Text.assemble((f"{report['root']}", "bold"),
+    where = report["root"] if report.get("path") in (None, ".") else f"{report['path']} (root {report['root']})"
+    parts = [Text.assemble((where, "bold"),
                            f": {t['files']} files, {t['lines']:,} lines, {_size(t['bytes'])}, "
                            f"{t['chunks']:,} chunks, {t['skipped']} skipped ({report['seconds']:.2f} s, "
                            f"{report['where']})")]
