@@ -265,6 +265,13 @@ def _python_docstring(source: bytes, block) -> str:
     string = first.named_children[0]
     if string.type not in ("string", "concatenated_string"):
         return ""
+    if string.type == "string" and string.child_count == 3:
+        # Fast path: one plain literal without escapes is its own content.
+        prefix = source[string.start_byte : string.children[0].end_byte].lower()
+        content = string.children[1]
+        body = source[content.start_byte : content.end_byte]
+        if content.type == "string_content" and b"\\" not in body and b"b" not in prefix and b"f" not in prefix:
+            return inspect.cleandoc(body.decode("utf-8", errors="replace"))
     raw = _text(source, string)
     try:
         value = ast.literal_eval(raw)
