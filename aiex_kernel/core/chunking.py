@@ -238,7 +238,14 @@ def _body(spec: LanguageSpec, node):
 def _signature(spec: LanguageSpec, source: bytes, d: _Def) -> str:
     body = _body(spec, d.node)
     if body is not None and body.start_byte > d.start:
-        head = source[d.start : body.start_byte]
+        end = body.start_byte
+        for child in d.node.children:  # a comment between the head and the body is not the signature
+            if child.start_byte >= end:
+                break
+            if child.type in spec.comments:
+                end = child.start_byte
+                break
+        head = source[d.start : end]
     else:
         end = source.find(b"\n", d.node.start_byte, d.node.end_byte)
         head = source[d.start : end if end != -1 else d.node.end_byte]
@@ -289,6 +296,8 @@ def _doc_comment(spec: LanguageSpec, source: bytes, node) -> str:
         target = target.parent
     lines: list[str] = []
     prev = target.prev_sibling
+    if prev is None and target.parent is not None and target.parent.type in spec.body_types:
+        prev = target.parent.prev_sibling  # first in a body: the comment may sit just before the body node
     row = target.start_point[0]
     while prev is not None and (prev.type in spec.leading or prev.type in spec.comments):
         if prev.end_point[0] < row - 1:

@@ -1,0 +1,11 @@
+; Decision points for cyclomatic complexity: each @branch adds one.
+[
+  (if_statement)
+  (for_statement)
+  (while_statement)
+  (do_statement)
+  (conditional_expression)
+  (case_statement)
+] @branch
+
+(binary_expression operator: ["&&" "||"]) @branch

@@ -1,0 +1,13 @@
+; Decision points for cyclomatic complexity: each @branch adds one.
+[
+  (if_statement)
+  (for_statement)
+  (enhanced_for_statement)
+  (while_statement)
+  (do_statement)
+  (catch_clause)
+  (ternary_expression)
+  (switch_label)
+] @branch
+
+(binary_expression operator: ["&&" "||"]) @branch
