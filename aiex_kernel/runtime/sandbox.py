@@ -113,7 +113,9 @@ class Sandbox:
         self.max_file_bytes = max_file_bytes
         self._secrets = pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS)
         self._allowed = pathspec.GitIgnoreSpec.from_lines(self.allow_secrets)
-        self._dir_cache: dict[str, Path] = {}
+        self._dir_cache: dict[str, str] = {}
+        self._root_str = str(self.root)
+        self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
 
     def __repr__(self) -> str:
         return f"Sandbox({str(self.root)!r})"
@@ -122,34 +124,50 @@ class Sandbox:
 
     def resolve(self, path: str | os.PathLike) -> Path:
         """The absolute, symlink-free path of ``path`` (relative to the root), inside the root."""
-        candidate = Path(path) if Path(path).is_absolute() else self.root / path
-        resolved = self._realpath(candidate)
-        if not resolved.is_relative_to(self.root):
-            lexical = Path(os.path.normpath(candidate))
-            how = "through a symlink " if lexical.is_relative_to(self.root) else ""
-            raise PathOutsideRoot(f"{path} resolves {how}to {resolved}, outside the project root {self.root}; "
-                                  "aiex only reads files under the root. Pass --root to work on another folder.")
-        return resolved
-
-    def _realpath(self, candidate: Path) -> Path:
-        """``candidate.resolve()``, with the resolution of parent directories cached.
-
-        Resolving costs an lstat per path component; files in one directory share
-        their parent's answer, and only the last component (which may be a symlink
-        itself) is looked at again.
-        """
-        parent, name = os.path.split(os.path.normpath(candidate)) if ".." not in candidate.parts else ("", "")
-        if not name:
-            return candidate.resolve()
-        real_parent = self._dir_cache.get(parent)
-        if real_parent is None:
-            real_parent = self._dir_cache[parent] = Path(parent).resolve()
-        target = real_parent / name
-        return target.resolve() if target.is_symlink() else target
+        return Path(self._resolve_str(path))
 
     def relpath(self, path: str | os.PathLike) -> str:
         """POSIX path of ``path`` relative to the root ('.' for the root itself)."""
-        return self.resolve(path).relative_to(self.root).as_posix() or "."
+        return self._rel(self._resolve_str(path))
+
+    # Paths are handled as strings inside: pathlib costs several times more, and
+    # a scan of a large repository resolves every file.
+    def _candidate(self, path: str | os.PathLike) -> str:
+        raw = os.fspath(path)
+        return raw if os.path.isabs(raw) else os.path.join(self._root_str, raw)
+
+    def _inside(self, path: str) -> bool:
+        return path == self._root_str or path.startswith(self._root_prefix)
+
+    def _rel(self, inside: str) -> str:
+        return "." if inside == self._root_str else inside[len(self._root_prefix):].replace(os.sep, "/")
+
+    def _resolve_str(self, path: str | os.PathLike) -> str:
+        candidate = self._candidate(path)
+        real = self._realpath(candidate)
+        if not self._inside(real):
+            how = "through a symlink " if self._inside(os.path.normpath(candidate)) else ""
+            raise PathOutsideRoot(f"{path} resolves {how}to {real}, outside the project root {self.root}; "
+                                  "aiex only reads files under the root. Pass --root to work on another folder.")
+        return real
+
+    def _realpath(self, candidate: str) -> str:
+        """``os.path.realpath``, with the resolution of parent directories cached.
+
+        Resolving costs an lstat per path component; files in one directory share
+        their parent's answer, and only the last component (which may be a symlink
+        itself) is looked at again. Paths with ``..`` take the slow, exact road.
+        """
+        if ".." in candidate.split(os.sep):
+            return os.path.realpath(candidate)
+        parent, name = os.path.split(os.path.normpath(candidate))
+        if not name:
+            return os.path.realpath(candidate)
+        real_parent = self._dir_cache.get(parent)
+        if real_parent is None:
+            real_parent = self._dir_cache[parent] = os.path.realpath(parent)
+        target = os.path.join(real_parent, name)
+        return os.path.realpath(target) if os.path.islink(target) else target
 
     def is_secret(self, relpath: str) -> bool:
         return self._secrets.match_file(relpath) and not self._allowed.match_file(relpath)
@@ -165,17 +183,17 @@ class Sandbox:
 
     def read_bytes(self, path: str | os.PathLike, *, max_bytes: int | None = None) -> bytes:
         """The file's bytes, unless it is a secret, too large, missing or not a file."""
-        resolved = self.resolve(path)
-        rel = resolved.relative_to(self.root).as_posix()
-        lexical = Path(os.path.normpath(self.root / path))  # a harmless-looking link to a secret is a secret too
-        names = {rel, lexical.relative_to(self.root).as_posix()} if lexical.is_relative_to(self.root) else {rel}
+        resolved = self._resolve_str(path)
+        rel = self._rel(resolved)
+        lexical = os.path.normpath(self._candidate(path))  # a harmless-looking link to a secret is a secret too
+        names = {rel, self._rel(lexical)} if self._inside(lexical) else {rel}
         for name in sorted(names):
             if self.is_secret(name):
                 raise SecretFileRefused(f"{name} looks like a secret file, so aiex does not read it. "
                                         f"If it is safe to send to a model, {_ALLOW_HINT}.")
         limit = self.max_file_bytes if max_bytes is None else max_bytes
         try:
-            st = resolved.stat()
+            st = os.stat(resolved)
         except FileNotFoundError:
             raise PathNotFound(f"{path} does not exist under the project root {self.root}.") from None
         if stat_mod.S_ISDIR(st.st_mode):
