@@ -145,6 +145,46 @@ def _count_lines(source: bytes) -> int:
 
 
 def _definitions(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
+    found = _walked(spec, root, source) if spec.walk_definitions else _queried(spec, root, source)
+    defs = sorted(found, key=lambda d: (d.start, -d.node.end_byte))
+    # Nesting: a stack of open definitions gives each its parent and qualname.
+    stack: list[int] = []
+    for i, d in enumerate(defs):
+        while stack and defs[stack[-1]].node.end_byte <= d.start:
+            stack.pop()
+        if stack:
+            parent = defs[stack[-1]]
+            d.parent = stack[-1]
+            d.qualname = f"{parent.qualname}.{d.name}"
+            if d.kind == "function" and parent.kind in CLASS_KINDS:
+                d.kind = "method"
+        else:
+            d.qualname = d.name
+        stack.append(i)
+    return defs
+
+
+def _walked(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
+    """Definitions found by walking statement-level nodes only (``walk_definitions``)."""
+    kinds = spec.walk_definitions
+    containers = spec.walk_containers
+    found: list[_Def] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        kind = kinds.get(node.type)
+        if kind is not None:
+            name = node.child_by_field_name("name")
+            found.append(_Def(node=node, start=_outer_start(spec, node), kind=kind,
+                              name=_text(source, name) if name is not None else "<anonymous>"))
+        for child in node.named_children:
+            if child.type in containers:
+                stack.append(child)
+    return found
+
+
+def _queried(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
+    """Definitions found by the language's tags query."""
     query = get_query(spec.name, "tags")
     if query is None:
         return []
@@ -165,22 +205,7 @@ def _definitions(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
         names = caps.get("name")
         name = _text(source, names[0]) if names else "<anonymous>"
         seen[key] = _Def(node=node, start=_outer_start(spec, node), kind=kind, name=name)
-    defs = sorted(seen.values(), key=lambda d: (d.start, -d.node.end_byte))
-    # Nesting: a stack of open definitions gives each its parent and qualname.
-    stack: list[int] = []
-    for i, d in enumerate(defs):
-        while stack and defs[stack[-1]].node.end_byte <= d.start:
-            stack.pop()
-        if stack:
-            parent = defs[stack[-1]]
-            d.parent = stack[-1]
-            d.qualname = f"{parent.qualname}.{d.name}"
-            if d.kind == "function" and parent.kind in CLASS_KINDS:
-                d.kind = "method"
-        else:
-            d.qualname = d.name
-        stack.append(i)
-    return defs
+    return list(seen.values())
 
 
 def _outer_start(spec: LanguageSpec, node) -> int:
@@ -203,12 +228,9 @@ def _text(source: bytes, node) -> str:
     return source[node.start_byte : node.end_byte].decode("utf-8", errors="replace")
 
 
-def _line_of(source: bytes, byte: int) -> int:
-    return source.count(b"\n", 0, byte) + 1
-
-
 def _chunk(spec: LanguageSpec, path: str, source: bytes, d: _Def) -> Chunk:
     node = d.node
+    body = _body(spec, node)
     text = source[d.start : node.end_byte]
     start_line = node.start_point[0] + 1 - source.count(b"\n", d.start, node.start_byte)
     return Chunk(
@@ -221,8 +243,8 @@ def _chunk(spec: LanguageSpec, path: str, source: bytes, d: _Def) -> Chunk:
         end_line=node.end_point[0] + 1,
         start_byte=d.start,
         end_byte=node.end_byte,
-        signature=_signature(spec, source, d),
-        docstring=_docstring(spec, source, node),
+        signature=_signature(spec, source, d, body),
+        docstring=_docstring(spec, source, node, body),
         tokens=estimate_tokens(text.decode("utf-8", errors="replace")),
         sha256=hashlib.sha256(text).hexdigest(),
         has_error=node.has_error,
@@ -240,17 +262,40 @@ def _body(spec: LanguageSpec, node):
     return None
 
 
-def _signature(spec: LanguageSpec, source: bytes, d: _Def) -> str:
-    body = _body(spec, d.node)
+def _nested_body(spec: LanguageSpec, node, depth: int = 3):
+    """The body of a definition whose node only holds it a few levels down.
+
+    ``const f = () => {...}`` (declaration → declarator → arrow function) and Go's
+    ``type S struct {...}`` (declaration → spec → struct type → fields): the
+    shallowest node with a ``body`` field or of a ``body_types`` type, breadth first.
+    """
+    level = node.named_children
+    for _ in range(depth):
+        deeper = []
+        for child in level:
+            body = child.child_by_field_name("body")
+            if body is not None:
+                return body
+            if child.type in spec.body_types:
+                return child
+            deeper.extend(child.named_children)
+        level = deeper
+    return None
+
+
+def _signature(spec: LanguageSpec, source: bytes, d: _Def, body) -> str:
+    if body is None:
+        body = _nested_body(spec, d.node)
     if body is not None and body.start_byte > d.start:
         end = body.start_byte
-        for child in d.node.children:  # a comment between the head and the body is not the signature
-            if child.start_byte >= end:
-                break
-            if child.type in spec.comments:
-                end = child.start_byte
-                break
         head = source[d.start : end]
+        if any(marker in head for marker in spec.comment_markers):
+            for child in d.node.children:  # a comment between the head and the body is not the signature
+                if child.start_byte >= end:
+                    break
+                if child.type in spec.comments:
+                    head = source[d.start : child.start_byte]
+                    break
     else:
         end = source.find(b"\n", d.node.start_byte, d.node.end_byte)
         head = source[d.start : end if end != -1 else d.node.end_byte]
@@ -260,9 +305,9 @@ def _signature(spec: LanguageSpec, source: bytes, d: _Def) -> str:
     return sig.rstrip("{").rstrip()
 
 
-def _docstring(spec: LanguageSpec, source: bytes, node) -> str:
+def _docstring(spec: LanguageSpec, source: bytes, node, body) -> str:
     if spec.name == "python":
-        return _python_docstring(source, _body(spec, node))
+        return _python_docstring(source, body)
     if spec.name == "elixir":
         return _elixir_doc(source, node)
     return _doc_comment(spec, source, node)
@@ -271,10 +316,12 @@ def _docstring(spec: LanguageSpec, source: bytes, node) -> str:
 def _python_docstring(source: bytes, block) -> str:
     if block is None:
         return ""
-    first = block.named_children[0] if block.named_child_count else None
-    if first is None or first.type != "expression_statement" or not first.named_child_count:
+    if not block.named_child_count:
         return ""
-    string = first.named_children[0]
+    first = block.named_child(0)
+    if first.type != "expression_statement" or not first.named_child_count:
+        return ""
+    string = first.named_child(0)
     if string.type not in ("string", "concatenated_string"):
         return ""
     if string.type == "string" and string.child_count == 3:
@@ -283,7 +330,8 @@ def _python_docstring(source: bytes, block) -> str:
         content = string.children[1]
         body = source[content.start_byte : content.end_byte]
         if content.type == "string_content" and b"\\" not in body and b"b" not in prefix and b"f" not in prefix:
-            return inspect.cleandoc(body.decode("utf-8", errors="replace"))
+            text = body.decode("utf-8", errors="replace")
+            return inspect.cleandoc(text) if "\n" in text else text.strip()
     raw = _text(source, string)
     try:
         value = ast.literal_eval(raw)
@@ -308,6 +356,9 @@ def _doc_comment(spec: LanguageSpec, source: bytes, node) -> str:
         if prev.end_point[0] < row - 1:
             break
         if prev.type in spec.comments:
+            line_start = source.rfind(b"\n", 0, prev.start_byte) + 1
+            if source[line_start : prev.start_byte].strip():
+                break  # a trailing comment of the code above, not a doc comment
             lines.insert(0, _clean_comment(_text(source, prev)))
         row = prev.start_point[0]
         prev = prev.prev_sibling
