@@ -5,6 +5,10 @@ from __future__ import annotations
 __all__ = ["analysis_text", "chunks_text", "cluster_text"]
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -21,8 +25,8 @@ def analysis_text(report: dict):
     t = report["totals"]
     where = report["root"] if report.get("path") in (None, ".") else f"{report['path']} (root {report['root']})"
     parts = [Text.assemble((where, "bold"),
-                           f": {t['files']} files, {t['lines']:,} lines, {_size(t['bytes'])}, "
-                           f"{t['chunks']:,} chunks, {t['skipped']} skipped ({report['seconds']:.2f} s, "
+                           f": {_plural(t['files'], 'file')}, {_plural(t['lines'], 'line')}, {_size(t['bytes'])}, "
+                           f"{_plural(t['chunks'], 'chunk')}, {t['skipped']:,} skipped ({report['seconds']:.2f} s, "
                            f"{report['where']})")]
     langs = Table(title="Languages", title_justify="left")
     for col in ("language", "files", "lines", "chunks"):
@@ -64,9 +68,10 @@ def chunks_text(run) -> str:
     for f in run.files:
         for c in f.chunks:
             flag = "  [syntax error]" if c.has_error else ""
-            lines.append(f"{c.path}:{c.start_line}-{c.end_line}  {c.kind:<9} {c.qualname}  ({c.tokens} tokens){flag}")
+            lines.append(f"{c.path}:{c.start_line}-{c.end_line}  {c.kind:<9} {c.qualname}  "
+                         f"({_plural(c.tokens, 'token')}){flag}")
     total = sum(len(f.chunks) for f in run.files)
-    summary = f"{total} chunks in {len(run.files)} files"
+    summary = f"{_plural(total, 'chunk')} in {_plural(len(run.files), 'file')}"
     if run.skipped:
         summary += "; skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(run.skipped.items()))
     lines.append(summary)
