@@ -5,7 +5,9 @@
   (while_statement)
   (do_statement)
   (conditional_expression)
-  (case_statement)
 ] @branch
+
+; case labels, not default:
+(case_statement value: (_)) @branch
 
 (binary_expression operator: ["&&" "||"]) @branch

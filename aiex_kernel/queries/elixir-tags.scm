@@ -27,4 +27,5 @@
     (identifier) @name
     (call target: (identifier) @name)
     (binary_operator left: (call target: (identifier) @name))
+    (binary_operator left: (identifier) @name)
   ])) @definition.macro

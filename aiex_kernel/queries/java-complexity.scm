@@ -7,7 +7,9 @@
   (do_statement)
   (catch_clause)
   (ternary_expression)
-  (switch_label)
 ] @branch
+
+; case labels, not default:
+(switch_label . (_)) @branch
 
 (binary_expression operator: ["&&" "||"]) @branch

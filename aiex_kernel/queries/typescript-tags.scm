@@ -23,8 +23,13 @@
 (internal_module
   name: (_) @name) @definition.module
 
+; module Foo {...}, declare module "foo" {...} (named without the quotes)
 (module
-  name: (_) @name) @definition.module
+  name: [
+    (identifier) @name
+    (nested_identifier) @name
+    (string (string_fragment) @name)
+  ]) @definition.module
 
 (lexical_declaration
   (variable_declarator
@@ -35,3 +40,8 @@
   (variable_declarator
     name: (identifier) @name
     value: [(arrow_function) (function_expression) (generator_function)])) @definition.function
+
+; class fields holding a function: handle = (e) => {...}
+(public_field_definition
+  name: (_) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @definition.method

@@ -273,3 +273,104 @@ def test_every_language_has_compiling_queries_and_extensions():
         for ext in spec.extensions:
             assert language_for_path(f"x{ext.upper()}").name == name
     assert language_for_path("README.md") is None
+
+
+def rows_of(src: bytes, path: str):
+    r = chunk_source(src, path, complexity=True)
+    assert not r.has_error, path
+    by = {c.qualname: c for c in r.chunks}
+    cx = {c.qualname: v for c, v in zip(r.chunks, r.complexity)}
+    return [(c.kind, c.qualname, c.start_line, c.end_line) for c in r.chunks[1:]], by, cx
+
+
+def test_go_grouped_type_declarations_give_one_chunk_per_type():
+    src = b"""package m
+
+type (
+	// A holds x.
+	A struct{ x int }
+	B interface{ M() }
+)
+
+type C struct{}
+"""
+    rows, by, _ = rows_of(src, "g.go")
+    assert rows == [("struct", "A", 5, 5), ("interface", "B", 6, 6), ("struct", "C", 9, 9)]
+    assert by["A"].docstring == "A holds x." and by["A"].signature == "A struct"
+    assert by["C"].signature == "type C struct"  # a one-liner's signature stops at its body
+
+
+def test_rust_impl_for_references_and_other_types():
+    src = b"impl Foo for &Bar { fn a(&self) {} }\nimpl<'a> Tr for &'a mut Baz<T> {}\nimpl Tr for [u8] {}\nimpl Tr for i32 {}\n"
+    rows, _, _ = rows_of(src, "x.rs")
+    assert rows == [("impl", "Bar", 1, 1), ("method", "Bar.a", 1, 1), ("impl", "Baz", 2, 2), ("impl", "[u8]", 3, 3),
+                    ("impl", "i32", 4, 4)]
+
+
+TS_CLASS = b"""@Component({selector: 'x'})
+export class Cmp {
+  @Input() name: string;
+
+  /** Clicks. */
+  @HostListener('click')
+  onClick(e: Event) { if (e) {} }
+
+  handle = (e: Event): void => { if (e && this.name) {} };
+}
+declare module "lib" {
+  function g(): void;
+}
+"""
+
+
+@pytest.mark.parametrize("path", ["c.ts", "c.tsx"])
+def test_typescript_decorators_fields_and_ambient_modules(path):
+    rows, by, cx = rows_of(TS_CLASS, path)
+    assert rows == [("class", "Cmp", 1, 10), ("method", "Cmp.onClick", 6, 7), ("method", "Cmp.handle", 9, 9),
+                    ("module", "lib", 11, 13)]
+    # a member's decorators are its siblings in TypeScript: the chunk starts at them
+    assert by["Cmp.onClick"].signature == "@HostListener('click')\n  onClick(e: Event)"
+    assert by["Cmp.onClick"].docstring == "Clicks."
+    assert by["Cmp.handle"].signature == "handle = (e: Event): void =>"
+    assert by["lib"].signature == 'declare module "lib"'
+    assert cx["Cmp.onClick"] == 2 and cx["Cmp.handle"] == 3
+
+
+def test_javascript_class_fields_and_arrow_signatures():
+    src = b"class A {\n  onClick = (e) => { if (e) {} };\n}\nconst one = () => 1;\n"
+    rows, by, cx = rows_of(src, "a.js")
+    assert rows == [("class", "A", 1, 3), ("method", "A.onClick", 2, 2), ("function", "one", 4, 4)]
+    assert by["A.onClick"].signature == "onClick = (e) =>" and by["one"].signature == "const one = () =>"
+    assert cx["A.onClick"] == 2
+
+
+def test_trailing_comment_is_not_a_doc_comment():
+    rows, by, _ = rows_of(b"int x = 1; // the count\nint f(void) { return x; }\n", "t.c")
+    assert by["f"].docstring == ""
+    _, by, _ = rows_of(b"let x = 1; // no\n// yes\nfunction f() {}\n", "t.js")
+    assert by["f"].docstring == "yes"
+
+
+def test_switch_default_is_no_decision_point():
+    _, _, cx = rows_of(b"int f(int x) { switch (x) { case 1: return 1; case 2: return 2; default: return 0; } }\n",
+                       "s.c")
+    assert cx["f"] == 3
+    java = b"class A { int f(int x) { return switch (x) { case 1 -> 1; default -> 0; }; } }\n"
+    _, _, cx = rows_of(java, "A.java")
+    assert cx["A.f"] == 2
+
+
+def test_elixir_anonymous_functions_and_one_line_macros():
+    src = b"""defmodule M do
+  def f(xs) do
+    Enum.map(xs, fn x -> x end)
+  end
+
+  def g(xs), do: Enum.map(xs, fn 0 -> :zero; n -> n end)
+  defmacro m, do: 1
+end
+"""
+    rows, _, cx = rows_of(src, "m.ex")
+    assert rows == [("module", "M", 1, 8), ("function", "M.f", 2, 4), ("function", "M.g", 6, 6), ("macro", "M.m", 7, 7)]
+    assert cx["M.f"] == 1  # a one-clause fn decides nothing
+    assert cx["M.g"] == 2  # a second clause does
