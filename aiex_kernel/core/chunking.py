@@ -25,6 +25,8 @@ __all__ = ["Chunk", "FileChunks", "CHUNK_FIELDS", "chunk_batch", "chunk_source",
 
 #: Kinds whose direct function children are methods.
 CLASS_KINDS = frozenset({"class", "struct", "impl", "interface", "trait", "enum", "object"})
+#: Longer signatures (minified code) are cut, ending with an ellipsis.
+MAX_SIGNATURE_CHARS = 400
 #: Kinds that have a cyclomatic complexity.
 FUNCTION_KINDS = frozenset({"function", "method", "macro"})
 
@@ -302,7 +304,9 @@ def _signature(spec: LanguageSpec, source: bytes, d: _Def, body) -> str:
     sig = head.decode("utf-8", errors="replace").rstrip()
     if sig.endswith(" do"):  # Elixir / Ruby blocks
         sig = sig[:-3].rstrip()
-    return sig.rstrip("{").rstrip()
+    sig = sig.rstrip("{").rstrip()
+    # Minified code can put a whole program before the body: a signature is a head.
+    return sig if len(sig) <= MAX_SIGNATURE_CHARS else sig[: MAX_SIGNATURE_CHARS - 1] + "…"
 
 
 def _docstring(spec: LanguageSpec, source: bytes, node, body) -> str:

@@ -112,7 +112,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             "go",
             (".go",),
             "tree_sitter_go",
-            body_types=frozenset({"block", "field_declaration_list", "method_spec_list"}),
+            body_types=frozenset({"block", "field_declaration_list"}),
         ),
         LanguageSpec(
             "rust",

@@ -374,3 +374,12 @@ end
     assert rows == [("module", "M", 1, 8), ("function", "M.f", 2, 4), ("function", "M.g", 6, 6), ("macro", "M.m", 7, 7)]
     assert cx["M.f"] == 1  # a one-clause fn decides nothing
     assert cx["M.g"] == 2  # a second clause does
+
+
+def test_minified_signature_is_capped():
+    from aiex_kernel.core.chunking import MAX_SIGNATURE_CHARS
+
+    src = b"var e={" + b",".join(b"k%d:%d" % (i, i) for i in range(300)) + b"},z=function(){return 1};\n"
+    (chunk,) = chunk_source(src, "min.js").chunks[1:]
+    assert len(chunk.signature) == MAX_SIGNATURE_CHARS and chunk.signature.endswith("…")
+    assert chunk.signature.startswith("var e={k0:0,k1:1")
