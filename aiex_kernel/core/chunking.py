@@ -15,11 +15,12 @@ import ast
 import hashlib
 import inspect
 from bisect import bisect_right
+from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
-from .languages import LanguageSpec, get_parser, get_query, get_spec, language_for_path
-from .tokens import estimate_tokens
+from .languages import LanguageSpec, get_language, get_parser, get_query, get_spec, language_for_path
+from .tokens import CHARS_PER_TOKEN, estimate_tokens
 
 __all__ = ["Chunk", "FileChunks", "CHUNK_FIELDS", "chunk_batch", "chunk_source", "decode_source"]
 
@@ -168,21 +169,30 @@ def _definitions(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
 
 def _walked(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
     """Definitions found by walking statement-level nodes only (``walk_definitions``)."""
-    kinds = spec.walk_definitions
-    containers = spec.walk_containers
+    kinds, containers = _walk_ids(spec.name)
     found: list[_Def] = []
     stack = [root]
     while stack:
         node = stack.pop()
-        kind = kinds.get(node.type)
+        kind = kinds.get(node.kind_id)
         if kind is not None:
             name = node.child_by_field_name("name")
             found.append(_Def(node=node, start=_outer_start(spec, node), kind=kind,
                               name=_text(source, name) if name is not None else "<anonymous>"))
         for child in node.named_children:
-            if child.type in containers:
+            if child.kind_id in containers:
                 stack.append(child)
     return found
+
+
+@lru_cache(maxsize=None)
+def _walk_ids(language: str) -> tuple[dict[int, str], frozenset[int]]:
+    """``walk_definitions``/``walk_containers`` as node kind ids (cheaper than names)."""
+    spec = get_spec(language)
+    lang = get_language(language)
+    kinds = {lang.id_for_node_kind(t, True): k for t, k in spec.walk_definitions.items()}
+    containers = {lang.id_for_node_kind(t, True) for t in spec.walk_containers} | set(kinds)
+    return kinds, frozenset(i for i in containers if i is not None)
 
 
 def _queried(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
@@ -231,25 +241,17 @@ def _text(source: bytes, node) -> str:
 
 
 def _chunk(spec: LanguageSpec, path: str, source: bytes, d: _Def) -> Chunk:
+    # Positional arguments in field order: this runs once per chunk, on hot paths.
     node = d.node
     body = _body(spec, node)
-    text = source[d.start : node.end_byte]
+    end = node.end_byte
+    text = source[d.start : end]
     start_line = node.start_point[0] + 1 - source.count(b"\n", d.start, node.start_byte)
+    chars = len(text) if text.isascii() else len(text.decode("utf-8", errors="replace"))
     return Chunk(
-        path=path,
-        language=spec.name,
-        kind=d.kind,
-        name=d.name,
-        qualname=d.qualname,
-        start_line=start_line,
-        end_line=node.end_point[0] + 1,
-        start_byte=d.start,
-        end_byte=node.end_byte,
-        signature=_signature(spec, source, d, body),
-        docstring=_docstring(spec, source, node, body),
-        tokens=estimate_tokens(text.decode("utf-8", errors="replace")),
-        sha256=hashlib.sha256(text).hexdigest(),
-        has_error=node.has_error,
+        path, spec.name, d.kind, d.name, d.qualname, start_line, node.end_point[0] + 1, d.start, end,
+        _signature(spec, source, d, body), _docstring(spec, source, node, body),
+        -(-chars // CHARS_PER_TOKEN), hashlib.sha256(text).hexdigest(), node.has_error,
     )
 
 
