@@ -12,6 +12,7 @@ Pure: :func:`chunk_source` takes a file's bytes and returns plain data.
 from __future__ import annotations
 
 import ast
+import gc
 import hashlib
 import inspect
 from bisect import bisect_right
@@ -500,5 +501,14 @@ def chunk_batch(items: list[tuple[str, bytes]], complexity: bool = False) -> lis
     """Chunk a batch of ``(relative path, bytes)`` files: one cluster task.
 
     Needs nothing but its arguments, so it runs on any worker, local or remote.
+    Cyclic garbage collection pauses meanwhile: chunking allocates hundreds of
+    thousands of short-lived, acyclic objects (freed by reference counting), and
+    collector passes over the growing result cost about 5% of the run.
     """
-    return [chunk_source(data, path, complexity=complexity) for path, data in items]
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [chunk_source(data, path, complexity=complexity) for path, data in items]
+    finally:
+        if was_enabled:
+            gc.enable()
