@@ -171,6 +171,7 @@ def _definitions(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
 def _walked(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
     """Definitions found by walking statement-level nodes only (``walk_definitions``)."""
     kinds, containers = _walk_ids(spec.name)
+    markers = spec.walk_markers
     found: list[_Def] = []
     stack = [root]
     while stack:
@@ -182,7 +183,11 @@ def _walked(spec: LanguageSpec, root, source: bytes) -> list[_Def]:
                               name=_text(source, name) if name is not None else "<anonymous>"))
         for child in node.named_children:
             if child.kind_id in containers:
-                stack.append(child)
+                # Every definition's text holds its keyword: a subtree without one
+                # holds no definition (most function bodies), so skip it unwalked.
+                start, end = child.start_byte, child.end_byte
+                if any(source.find(m, start, end) != -1 for m in markers):
+                    stack.append(child)
     return found
 
 

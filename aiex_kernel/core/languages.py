@@ -51,6 +51,9 @@ class LanguageSpec:
     #: find exactly what the tags query finds (a test checks). Else the tags query runs.
     walk_definitions: dict[str, str] = field(default_factory=dict)
     walk_containers: frozenset[str] = frozenset()
+    #: bytes that every definition's text contains (its keywords); the walk skips
+    #: containers whose text holds none of them
+    walk_markers: tuple[bytes, ...] = ()
 
     @property
     def queries(self) -> str:
@@ -75,6 +78,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
             # Python definitions are statements: walking blocks and compound
             # statements finds them at a quarter of the tags query's cost.
             walk_definitions={"function_definition": "function", "class_definition": "class"},
+            walk_markers=(b"def", b"class"),
             walk_containers=frozenset({
                 "module", "block", "decorated_definition", "function_definition", "class_definition",
                 "if_statement", "elif_clause", "else_clause", "for_statement", "while_statement",
