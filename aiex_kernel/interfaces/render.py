@@ -56,7 +56,7 @@ def analysis_text(report: dict):
                           + ", ".join(report["syntax_errors"][:20])
                           + (" ..." if len(report["syntax_errors"]) > 20 else "")))
     if report["decode_errors"]:
-        parts.append(Text(f"Files that are not valid UTF-8 (read with replacement characters): "
+        parts.append(Text("Files that are not valid UTF-8 (read with replacement characters): "
                           + ", ".join(report["decode_errors"][:20])))
     if report["skipped"]:
         parts.append(Text("Skipped: " + ", ".join(f"{n} {reason}" for reason, n in report["skipped"].items())))
