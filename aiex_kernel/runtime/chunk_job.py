@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ..core.batching import batch_count, plan_batches
 from ..core.chunking import FileChunks, chunk_batch
 from ..errors import ClusterError, FileTooLarge, PathNotFound, PathOutsideRoot, SandboxError, SecretFileRefused, UsageError
-from .progress import progress_bar
+from .progress import progress_bar, status
 from .sandbox import Sandbox, is_binary
 
 __all__ = ["ChunkRun", "chunk_project", "CLUSTER_MODES"]
@@ -117,6 +117,9 @@ def chunk_project(
             from .cluster import get_runtime
 
             runtime = get_runtime(settings)
+        if not runtime.started:
+            with status("Connecting to the Dask cluster…", enabled=progress):
+                runtime.client
         client = runtime.client
         batches = plan_batches(sizes, batch_count(len(sizes), scan.total_bytes, runtime.nthreads()))
         run.where = client.scheduler.address

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from typing import Protocol
 
-__all__ = ["Progress", "progress_bar"]
+__all__ = ["Progress", "progress_bar", "status"]
 
 
 class Progress(Protocol):
@@ -88,3 +88,14 @@ def progress_bar(total: int, description: str, *, enabled: bool = True, unit: st
     if sys.stderr is not None and sys.stderr.isatty():
         return _Rich(total, description, unit)
     return _Silent()
+
+
+def status(message: str, *, enabled: bool = True):
+    """A spinner with ``message`` on stderr while a slow step runs (terminal only)."""
+    import contextlib
+
+    if enabled and not _in_jupyter() and sys.stderr is not None and sys.stderr.isatty():
+        from rich.console import Console
+
+        return Console(stderr=True).status(message)
+    return contextlib.nullcontext()
