@@ -14,10 +14,16 @@ instead of a traceback::
     │   └── PathNotFound           the path does not exist under the root
     ├── ChunkingError              tree-sitter could not be used for a file
     │   └── UnsupportedLanguage    no grammar for this file type
-    └── ClusterError               the Dask runtime failed
-        ├── SchedulerUnreachable   no scheduler answered at the address
-        ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
-        └── VersionMismatch        client/scheduler/workers disagree on packages
+    ├── ClusterError               the Dask runtime failed
+    │   ├── SchedulerUnreachable   no scheduler answered at the address
+    │   ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
+    │   └── VersionMismatch        client/scheduler/workers disagree on packages
+    └── ProviderError              an LLM provider call failed
+        ├── ProviderNotConfigured  no API key / package for the provider
+        ├── ProviderUnavailable    its server does not answer at the address
+        ├── ProviderTimeout        no answer within the timeout
+        ├── RateLimited            429 after the retries
+        └── BadProviderResponse    a reply that is not what the protocol says
 
 Each message says what went wrong and what to do about it.
 """
@@ -39,6 +45,12 @@ __all__ = [
     "SchedulerUnreachable",
     "ClusterNotRunning",
     "VersionMismatch",
+    "ProviderError",
+    "ProviderNotConfigured",
+    "ProviderUnavailable",
+    "ProviderTimeout",
+    "RateLimited",
+    "BadProviderResponse",
 ]
 
 
@@ -101,3 +113,27 @@ class ClusterNotRunning(ClusterError):
 
 class VersionMismatch(ClusterError):
     """Client, scheduler and workers run incompatible package versions."""
+
+
+class ProviderError(AiexError):
+    """An LLM provider call failed."""
+
+
+class ProviderNotConfigured(ProviderError):
+    """The provider lacks its API key, base URL or package."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider's server does not answer at its address."""
+
+
+class ProviderTimeout(ProviderError):
+    """The provider did not answer within the timeout."""
+
+
+class RateLimited(ProviderError):
+    """The provider kept answering 429 after the retries."""
+
+
+class BadProviderResponse(ProviderError):
+    """The provider's reply does not follow its protocol."""

@@ -1,0 +1,5 @@
+"""LLM providers behind one interface (boundary layer; each SDK imported lazily)."""
+
+from .base import Provider
+
+__all__ = ["Provider"]
