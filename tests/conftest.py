@@ -67,3 +67,26 @@ def cli():
                               timeout=timeout)
 
     return run
+
+
+def _load_llm_server():
+    """Import tests/llm_server.py as the module ``llm_server`` (importlib mode puts tests/ on no path)."""
+    import importlib.util
+
+    module = sys.modules.get("llm_server")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("llm_server", Path(__file__).with_name("llm_server.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["llm_server"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+_load_llm_server()  # so that tests may also `from llm_server import ...`
+
+
+@pytest.fixture
+def llm_server():
+    """A loopback server speaking the OpenAI, Anthropic and Ollama wire protocols (see tests/llm_server.py)."""
+    with _load_llm_server().LLMServer() as server:
+        yield server

@@ -1,0 +1,89 @@
+"""Anthropic's Messages API through the official ``anthropic`` SDK (imported on first use)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+
+from ...core.llm import AiexRequest, AiexResponse, code_blocks, cost_usd
+from ...errors import ProviderNotConfigured
+from .base import Provider
+from .sdk_errors import SDKErrors
+
+__all__ = ["AnthropicProvider"]
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+    display_name = "Anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    default_model = "claude-3-5-haiku-latest"
+
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
+                 max_retries: int = 2) -> None:
+        self._api_key = api_key
+        self.base_url = base_url or os.environ.get(self.base_url_env)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._client = None
+        self._client_loop = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"AnthropicProvider(base_url={self.base_url!r})"
+
+    def client(self):
+        # An async client's connection pool belongs to one event loop; sync callers
+        # run a new loop per call, so a client is kept per loop.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client_loop = loop
+            key = self._api_key or os.environ.get(self.key_env)
+            if not key:
+                raise ProviderNotConfigured(f"Anthropic needs an API key: set {self.key_env}.")
+            try:
+                import anthropic
+            except ImportError:
+                raise ProviderNotConfigured("The anthropic package is not installed: `pip install anthropic`.") from None
+            self._client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=self.timeout,
+                                                    max_retries=self.max_retries)
+        return self._client
+
+    def _params(self, request: AiexRequest) -> dict:
+        params = {
+            "model": request.model or self.default_model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        return params
+
+    async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
+        import anthropic
+
+        params = self._params(request)
+        started = time.perf_counter()
+        first = None
+        parts: list[str] = []
+        with SDKErrors(self, anthropic, key_env=self.key_env, address_env=self.base_url_env):
+            async with self.client().messages.stream(**params) as stream:
+                async for text in stream.text_stream:
+                    if first is None:
+                        first = time.perf_counter() - started
+                    parts.append(text)
+                    yield text
+                final = await stream.get_final_message()
+        text = "".join(parts)
+        tin, tout = final.usage.input_tokens, final.usage.output_tokens
+        yield AiexResponse(
+            text=text, model=final.model, provider=self.name, finish_reason=final.stop_reason,
+            input_tokens=tin, output_tokens=tout, latency_s=time.perf_counter() - started, ttft_s=first,
+            cost_usd=cost_usd(self.name, final.model, tin, tout), code_blocks=code_blocks(text),
+        )
