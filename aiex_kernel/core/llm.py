@@ -34,6 +34,11 @@ class AiexRequest:
     #: a JSON schema the answer must validate against (structured output)
     json_schema: Mapping[str, Any] | None = None
 
+    def chat_messages(self, *, with_system: bool = True) -> list[dict[str, str]]:
+        """The conversation as chat-API dicts, the system prompt first (OpenAI, Ollama, llama.cpp)."""
+        head = [{"role": "system", "content": self.system}] if with_system and self.system else []
+        return head + [{"role": m.role, "content": m.content} for m in self.messages]
+
     @classmethod
     def ask(cls, prompt: str, **kwargs: Any) -> AiexRequest:
         """A one-message request: ``AiexRequest.ask("what is this?", model="gpt-4o")``."""

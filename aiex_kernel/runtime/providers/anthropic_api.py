@@ -55,7 +55,7 @@ class AnthropicProvider(Provider):
         params = {
             "model": request.model or self.default_model,
             "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": request.chat_messages(with_system=False),
         }
         if request.system:
             params["system"] = request.system

@@ -74,9 +74,7 @@ class LocalProvider(Provider):
             return cls._llama
 
     def _generate(self, request: AiexRequest, emit) -> None:
-        messages = ([{"role": "system", "content": request.system}] if request.system else []) + [
-            {"role": m.role, "content": m.content} for m in request.messages
-        ]
+        messages = request.chat_messages()
         kwargs = {"max_tokens": request.max_tokens, "stream": True}
         if request.temperature is not None:
             kwargs["temperature"] = request.temperature

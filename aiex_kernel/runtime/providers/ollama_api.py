@@ -74,9 +74,7 @@ class OllamaProvider(Provider):
     async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         if not request.model:
             raise ProviderError("Name an Ollama model, e.g. `ollama:llama3.2`; `aiex list models` shows them.")
-        messages = ([{"role": "system", "content": request.system}] if request.system else []) + [
-            {"role": m.role, "content": m.content} for m in request.messages
-        ]
+        messages = request.chat_messages()
         started = time.perf_counter()
         first = None
         parts: list[str] = []

@@ -64,9 +64,7 @@ class OpenAIProvider(Provider):
         return self._client
 
     def _params(self, request: AiexRequest) -> dict:
-        messages = ([{"role": "system", "content": request.system}] if request.system else []) + [
-            {"role": m.role, "content": m.content} for m in request.messages
-        ]
+        messages = request.chat_messages()
         params = {"model": request.model or self.default_model, "messages": messages,
                   "max_tokens": request.max_tokens}
         if request.temperature is not None:
