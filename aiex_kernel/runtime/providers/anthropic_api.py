@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
 
 from ...core.llm import AiexRequest, AiexResponse, code_blocks, cost_usd
 from ...errors import ProviderNotConfigured
-from .base import Provider
+from .base import SDKProvider, import_sdk
 from .sdk_errors import SDKErrors
 
 __all__ = ["AnthropicProvider"]
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider):
     name = "anthropic"
     display_name = "Anthropic"
     key_env = "ANTHROPIC_API_KEY"
@@ -28,28 +27,17 @@ class AnthropicProvider(Provider):
         self.base_url = base_url or os.environ.get(self.base_url_env)
         self.timeout = timeout
         self.max_retries = max_retries
-        self._client = None
-        self._client_loop = None
 
     def __repr__(self) -> str:  # never show the key
         return f"AnthropicProvider(base_url={self.base_url!r})"
 
-    def client(self):
-        # An async client's connection pool belongs to one event loop; sync callers
-        # run a new loop per call, so a client is kept per loop.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
-            key = self._api_key or os.environ.get(self.key_env)
-            if not key:
-                raise ProviderNotConfigured(f"Anthropic needs an API key: set {self.key_env}.")
-            try:
-                import anthropic
-            except ImportError:
-                raise ProviderNotConfigured("The anthropic package is not installed: `pip install anthropic`.") from None
-            self._client = anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=self.timeout,
-                                                    max_retries=self.max_retries)
-        return self._client
+    def _make_client(self):
+        key = self._api_key or os.environ.get(self.key_env)
+        if not key:
+            raise ProviderNotConfigured(f"Anthropic needs an API key: set {self.key_env}.")
+        anthropic = import_sdk("anthropic")
+        return anthropic.AsyncAnthropic(api_key=key, base_url=self.base_url, timeout=self.timeout,
+                                        max_retries=self.max_retries)
 
     def _params(self, request: AiexRequest) -> dict:
         params = {

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar
 
 from ...core.llm import AiexRequest, AiexResponse
-from ...errors import BadProviderResponse, ProviderError
+from ...errors import BadProviderResponse, ProviderError, ProviderNotConfigured
 
-__all__ = ["Provider"]
+__all__ = ["Provider", "SDKProvider", "import_sdk"]
 
 
 class Provider(ABC):
@@ -68,3 +68,36 @@ class Provider(ABC):
         if "error" in box:
             raise box["error"]
         return box["value"]
+
+
+def import_sdk(module: str, package: str | None = None):
+    """Import a provider's client library, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ProviderNotConfigured(
+            f"The {package or module} package is not installed: `pip install {package or module}`.") from None
+
+
+class SDKProvider(Provider):
+    """A provider over an async SDK client, kept per event loop.
+
+    An async client's connection pool belongs to the loop it was made in, and sync
+    callers (``complete_sync``) run a new loop per call.
+    """
+
+    _client = None
+    _client_loop = None
+
+    @abstractmethod
+    def _make_client(self):
+        """A new SDK client for the running loop."""
+
+    def client(self):
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = self._make_client()
+            self._client_loop = loop
+        return self._client

@@ -7,15 +7,14 @@ budget (rounded up to a power of two, at least 4096).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
 
 from ...core.llm import AiexRequest, AiexResponse, code_blocks
 from ...core.tokens import estimate_tokens
-from ...errors import BadProviderResponse, ProviderError, ProviderNotConfigured, ProviderTimeout, ProviderUnavailable
-from .base import Provider
+from ...errors import BadProviderResponse, ProviderError, ProviderTimeout, ProviderUnavailable
+from .base import SDKProvider, import_sdk
 
 __all__ = ["OllamaProvider", "context_window"]
 
@@ -35,7 +34,7 @@ def context_window(request: AiexRequest) -> int:
     return size
 
 
-class OllamaProvider(Provider):
+class OllamaProvider(SDKProvider):
     name = "ollama"
     display_name = "Ollama"
     has_embeddings = True
@@ -44,24 +43,12 @@ class OllamaProvider(Provider):
     def __init__(self, *, host: str | None = None, timeout: float = 300.0) -> None:
         self.base_url = host or os.environ.get(self.host_env) or DEFAULT_HOST
         self.timeout = timeout
-        self._client = None
-        self._client_loop = None
 
     def __repr__(self) -> str:
         return f"OllamaProvider(host={self.base_url!r})"
 
-    def client(self):
-        # An async client's connection pool belongs to one event loop; sync callers
-        # run a new loop per call, so a client is kept per loop.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
-            try:
-                import ollama
-            except ImportError:
-                raise ProviderNotConfigured("The ollama package is not installed: `pip install ollama`.") from None
-            self._client = ollama.AsyncClient(host=self.base_url, timeout=self.timeout)
-        return self._client
+    def _make_client(self):
+        return import_sdk("ollama").AsyncClient(host=self.base_url, timeout=self.timeout)
 
     def _options(self, request: AiexRequest) -> dict:
         options = {"num_ctx": context_window(request), "num_predict": request.max_tokens}

@@ -7,20 +7,19 @@ mapped into the aiex error tree with what to do about them.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
 
 from ...core.llm import AiexRequest, AiexResponse, code_blocks, cost_usd
 from ...errors import ProviderNotConfigured
-from .base import Provider
+from .base import SDKProvider, import_sdk
 from .sdk_errors import SDKErrors
 
 __all__ = ["OpenAIProvider", "LMStudioProvider"]
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider):
     name = "openai"
     display_name = "OpenAI"
     has_embeddings = True
@@ -35,8 +34,6 @@ class OpenAIProvider(Provider):
         self.base_url = base_url or os.environ.get(self.base_url_env) or self.default_base_url
         self.timeout = timeout
         self.max_retries = max_retries
-        self._client = None
-        self._client_loop = None
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -49,19 +46,10 @@ class OpenAIProvider(Provider):
             return "not-needed"  # local OpenAI-compatible servers ignore the key
         raise ProviderNotConfigured(f"{self.display_name} needs an API key: set {self.key_env}.")
 
-    def client(self):
-        # An async client's connection pool belongs to one event loop; sync callers
-        # run a new loop per call, so a client is kept per loop.
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
-            try:
-                import openai
-            except ImportError:
-                raise ProviderNotConfigured("The openai package is not installed: `pip install openai`.") from None
-            self._client = openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, timeout=self.timeout,
-                                              max_retries=self.max_retries)
-        return self._client
+    def _make_client(self):
+        openai = import_sdk("openai")
+        return openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, timeout=self.timeout,
+                                  max_retries=self.max_retries)
 
     def _params(self, request: AiexRequest) -> dict:
         messages = request.chat_messages()
