@@ -97,8 +97,16 @@ def _settings_class() -> type[BaseSettings]:
     if _settings_cls is not None:
         return _settings_cls
 
-    from pydantic import Field
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
     from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class Endpoint(BaseModel):
+        """An OpenAI-compatible endpoint declared in config.toml."""
+
+        model_config = ConfigDict(extra="forbid")
+        base_url: str = Field(description="The server's OpenAI-style base URL, e.g. https://host/v1.")
+        key_env: str | None = Field(None, description="Environment variable holding its API key (none: no key).")
+        default_model: str = Field("", description="Model used when only the endpoint is named.")
 
     class Settings(BaseSettings):
         """Every aiex setting, with its default."""
@@ -121,6 +129,44 @@ def _settings_class() -> type[BaseSettings]:
             description="Jobs smaller than this run in this process unless a cluster is already running.",
         )
         progress: bool = Field(True, description="Show progress bars on long work.")
+
+        # -- models and providers ---------------------------------------------------------------
+        default_model: str | None = Field(
+            None, description="Model used when none is named (default: the first available, see docs/providers.md)."
+        )
+        aliases: dict[str, str] = Field(
+            default_factory=dict, description="Short names for model ids: fast = \"ollama:llama3.2:3b\"."
+        )
+        prices: dict[str, tuple[float, float]] = Field(
+            default_factory=dict, description="USD per million tokens (input, output) by model, over the built-in table."
+        )
+        endpoints: dict[str, Endpoint] = Field(
+            default_factory=dict, description="OpenAI-compatible endpoints: [endpoints.NAME] base_url, key_env."
+        )
+        concurrency: dict[str, int] = Field(
+            default_factory=dict,
+            description="Cluster-wide limit of concurrent requests per provider; key \"default\" for the rest (64).",
+        )
+        request_timeout: float = Field(60.0, gt=0, description="Seconds before a model request times out.")
+        max_retries: int = Field(2, ge=0, description="Retries of a failed model request (429/5xx/connection).")
+
+        @field_validator("concurrency")
+        @classmethod
+        def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+            bad = [name for name, limit in value.items() if limit < 1]
+            if bad:
+                raise ValueError(f"concurrency limits must be at least 1 (check {', '.join(bad)})")
+            return value
+
+        @field_validator("endpoints")
+        @classmethod
+        def _no_shadowing(cls, value: dict[str, Endpoint]) -> dict[str, Endpoint]:
+            from .core.model_ids import BUILTIN_PROVIDERS
+
+            clash = sorted(set(value) & set(BUILTIN_PROVIDERS))
+            if clash:
+                raise ValueError(f"endpoint names {clash} are built-in providers; rename the endpoints")
+            return value
 
     _settings_cls = Settings
     return Settings

@@ -65,6 +65,8 @@ class AiexResponse:
     ttft_s: float | None = None  #: request sent to first token (streaming)
     cost_usd: float | None = None
     code_blocks: list[CodeBlock] = field(default_factory=list)
+    #: the validated JSON value of a structured answer (requests with ``json_schema``)
+    data: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-__all__ = ["ModelId", "parse_model_id"]
+__all__ = ["BUILTIN_PROVIDERS", "ModelId", "parse_model_id"]
+
+#: Providers aiex knows without configuration (endpoints from config.toml join them).
+BUILTIN_PROVIDERS = ("openai", "anthropic", "ollama", "lmstudio", "local")
 
 _SPLIT = re.compile(r"[:/]")
 _MAX_ALIAS_DEPTH = 8

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 from ...core.llm import AiexRequest, AiexResponse, code_blocks, cost_usd
+from ...core.structured import schema_instruction
 from ...errors import ProviderNotConfigured
 from .base import SDKProvider, import_sdk
 from .sdk_errors import SDKErrors
@@ -20,6 +21,7 @@ class AnthropicProvider(SDKProvider):
     key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
     default_model = "claude-3-5-haiku-latest"
+    # Structured output: the schema goes into the system prompt; Provider.complete validates and retries.
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
                  max_retries: int = 2) -> None:
@@ -45,13 +47,23 @@ class AnthropicProvider(SDKProvider):
             "max_tokens": request.max_tokens,
             "messages": request.chat_messages(with_system=False),
         }
-        if request.system:
-            params["system"] = request.system
+        system = request.system
+        if request.json_schema is not None:  # no schema mode: ask in the system prompt, validated after
+            system = "\n\n".join(filter(None, [system, schema_instruction(request.json_schema)]))
+        if system:
+            params["system"] = system
         if request.temperature is not None:
             params["temperature"] = request.temperature
         if request.stop:
             params["stop_sequences"] = list(request.stop)
         return params
+
+    async def models(self) -> list[str]:
+        import anthropic
+
+        with SDKErrors(self, anthropic, key_env=self.key_env, address_env=self.base_url_env):
+            page = await self.client().models.list()
+        return sorted(m.id for m in page.data)
 
     async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         import anthropic
@@ -73,5 +85,5 @@ class AnthropicProvider(SDKProvider):
         yield AiexResponse(
             text=text, model=final.model, provider=self.name, finish_reason=final.stop_reason,
             input_tokens=tin, output_tokens=tout, latency_s=time.perf_counter() - started, ttft_s=first,
-            cost_usd=cost_usd(self.name, final.model, tin, tout), code_blocks=code_blocks(text),
+            cost_usd=cost_usd(self.name, final.model, tin, tout, self.prices), code_blocks=code_blocks(text),
         )

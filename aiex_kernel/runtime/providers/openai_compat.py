@@ -16,7 +16,7 @@ from ...errors import ProviderNotConfigured
 from .base import SDKProvider, import_sdk
 from .sdk_errors import SDKErrors
 
-__all__ = ["OpenAIProvider", "LMStudioProvider"]
+__all__ = ["OpenAIProvider", "LMStudioProvider", "OpenAICompatibleProvider"]
 
 
 class OpenAIProvider(SDKProvider):
@@ -31,7 +31,8 @@ class OpenAIProvider(SDKProvider):
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout: float = 60.0,
                  max_retries: int = 2) -> None:
         self._api_key = api_key
-        self.base_url = base_url or os.environ.get(self.base_url_env) or self.default_base_url
+        from_env = os.environ.get(self.base_url_env) if self.base_url_env else None
+        self.base_url = base_url or from_env or self.default_base_url
         self.timeout = timeout
         self.max_retries = max_retries
 
@@ -95,8 +96,13 @@ class OpenAIProvider(SDKProvider):
         return AiexResponse(
             text=text, model=model, provider=self.name, finish_reason=finish, input_tokens=tin,
             output_tokens=tout, latency_s=time.perf_counter() - started, ttft_s=ttft,
-            cost_usd=cost_usd(self.name, model, tin, tout), code_blocks=code_blocks(text),
+            cost_usd=cost_usd(self.name, model, tin, tout, self.prices), code_blocks=code_blocks(text),
         )
+
+    async def models(self) -> list[str]:
+        with self._errors():
+            page = await self.client().models.list()
+        return sorted(m.id for m in page.data)
 
     async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
         with self._errors():
@@ -120,3 +126,24 @@ class LMStudioProvider(OpenAIProvider):
     base_url_env = "LMSTUDIO_BASE_URL"
     default_base_url = "http://127.0.0.1:1234/v1"
     default_model = ""
+
+
+class OpenAICompatibleProvider(OpenAIProvider):
+    """An OpenAI-compatible endpoint declared in config.toml::
+
+        [endpoints.together]
+        base_url = "https://api.together.xyz/v1"
+        key_env = "TOGETHER_API_KEY"      # omit for servers that need no key
+        default_model = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    """
+
+    has_embeddings = True
+    base_url_env = None
+
+    def __init__(self, name: str, *, base_url: str, key_env: str | None = None, default_model: str = "",
+                 timeout: float = 60.0, max_retries: int = 2) -> None:
+        super().__init__(base_url=base_url, timeout=timeout, max_retries=max_retries)
+        self.name = name
+        self.display_name = f"endpoint {name!r}"
+        self.key_env = key_env
+        self.default_model = default_model
