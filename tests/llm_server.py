@@ -120,9 +120,12 @@ class LLMServer:
             "raw" (bytes), "time"}``.
         reply_text: the assistant's answer for every chat protocol.
         reply_json: answered (serialized) instead of reply_text when an OpenAI request asks for
-            ``response_format`` json_object/json_schema.
+            ``response_format`` json_object/json_schema, or an Ollama request gives ``format``.
         latency: seconds to wait before answering each request.
         models: model ids listed by the models/tags endpoints.
+        queued_replies: answers used, one per chat request and in order, before ``reply_text`` /
+            ``reply_json`` (see :meth:`queue_replies`).
+        max_in_flight: the most requests the server was handling at the same time.
     """
 
     def __init__(self, reply_text: str = DEFAULT_REPLY, reply_json: Any = None, latency: float = 0.0,
@@ -132,6 +135,9 @@ class LLMServer:
         self.latency = latency
         self.models = list(models)
         self.requests: list[dict[str, Any]] = []
+        self.queued_replies: deque[str] = deque()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -194,11 +200,31 @@ class LLMServer:
             for _ in range(times):
                 self._failures.append(Failure(status, retry_after, slow, malformed, message))
 
+    def queue_replies(self, *texts: str) -> None:
+        """Answer the next chat requests with ``texts``, one each, then ``reply_text`` again."""
+        with self._lock:
+            self.queued_replies.extend(texts)
+
+    def _reply(self, default: str) -> str:
+        with self._lock:
+            return self.queued_replies.popleft() if self.queued_replies else default
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
     def reset(self) -> None:
         """Forget recorded requests and pending failures."""
         with self._lock:
             self.requests.clear()
             self._failures.clear()
+            self.queued_replies.clear()
+            self.max_in_flight = 0
 
     @property
     def pending_failures(self) -> int:
@@ -221,6 +247,7 @@ class LLMServer:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops bursts of connections (SYN retried after 1 s)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -251,10 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
+        self.llm._enter()
         try:
             self._dispatch()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True  # the client gave up (timeout): nothing to answer
+        finally:
+            self.llm._leave()
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -360,8 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _openai_chat(self, body: dict) -> None:
         model = body.get("model") or "gpt-4o"
         fmt = body.get("response_format") or {}
-        text = (json.dumps(self.llm.reply_json) if fmt.get("type") in ("json_object", "json_schema")
-                else self.llm.reply_text)
+        text = self.llm._reply(json.dumps(self.llm.reply_json) if fmt.get("type") in ("json_object", "json_schema")
+                               else self.llm.reply_text)
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         text, cut = truncate_words(text, limit)
         finish = "length" if cut else "stop"
@@ -422,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or "claude-sonnet-4-0"
         if "max_tokens" not in body:
             return self._error(400, "max_tokens: Field required")
-        text, cut = truncate_words(self.llm.reply_text, body.get("max_tokens"))
+        text, cut = truncate_words(self.llm._reply(self.llm.reply_text), body.get("max_tokens"))
         stop = "max_tokens" if cut else "end_turn"
         prompt, completion = _prompt_tokens(body), count_tokens(text)
         msg_id = "msg_" + uuid.uuid4().hex[:24]
@@ -465,7 +495,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not model:
             return self._error(400, "model is required")
         options = body.get("options") or {}
-        text, cut = truncate_words(self.llm.reply_text, options.get("num_predict"))
+        text, cut = truncate_words(
+            self.llm._reply(json.dumps(self.llm.reply_json) if body.get("format") else self.llm.reply_text),
+            options.get("num_predict"))
         prompt, completion = _prompt_tokens(body), count_tokens(text)
 
         def now() -> str:

@@ -37,6 +37,9 @@ class CliParser(argparse.ArgumentParser):
 
 def _emit(result: Result, fmt: str) -> None:
     out = sys.stdout
+    if result.shown and fmt == "text":
+        out.write("\n")
+        return
     if fmt == "json":
         json.dump(result.data, out, indent=2, default=str)
         out.write("\n")
@@ -51,6 +54,23 @@ def _emit(result: Result, fmt: str) -> None:
         from rich.console import Console
 
         Console(file=out).print(result.human)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"aiex: {message}\n")
+
+
+def _read_stdin() -> str:
+    if sys.stdin is None or sys.stdin.isatty():
+        from ..errors import UsageError
+
+        raise UsageError("`-` reads the prompt from a pipe, but nothing is piped: `git diff | aiex ask - 'review'`.")
+    return sys.stdin.read()
 
 
 def _error(message: str) -> None:
@@ -75,7 +95,8 @@ def run(argv: list[str]) -> int:
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = args.command.handler(args, Context(progress=True, prog="aiex"))
+        result = args.command.handler(args, Context(progress=True, prog="aiex", write=_write, note=_note,
+                                                    read_stdin=_read_stdin))
     for w in caught:
         if issubclass(w.category, UserWarning) and w.category.__module__.startswith("aiex_kernel"):
             sys.stderr.write(f"aiex: warning: {w.message}\n")

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "aiex_kernel.interfaces.verbs.meta",
     "aiex_kernel.interfaces.verbs.code",
     "aiex_kernel.interfaces.verbs.cluster",
+    "aiex_kernel.interfaces.verbs.models",
 )
 
 
@@ -36,6 +37,7 @@ class Result:
     records: list | None = None  #: ``--jsonl`` rows (default: ``[data]``)
     human: Any = None  #: a str or rich renderable (default: the data as indented JSON)
     exit_code: int = 0
+    shown: bool = False  #: the human text was already written as it arrived (a streamed answer)
 
     def rows(self) -> list:
         return self.records if self.records is not None else [self.data]
@@ -47,6 +49,12 @@ class Context:
 
     progress: bool = True  #: progress bars are welcome
     prog: str = "aiex"  #: how the user calls us ("aiex" or "%aiex")
+    #: where streamed text goes as it arrives (None: the interface cannot stream)
+    write: Callable[[str], object] | None = None
+    #: a one-line remark for the user beside the output ("using ollama:llama3.2 (...)")
+    note: Callable[[str], object] = print
+    #: text piped to the command, for `aiex ask -` (None: nothing can be piped here)
+    read_stdin: Callable[[], str] | None = None
 
 
 def arg(*flags: str, **kwargs: Any) -> tuple[tuple[str, ...], dict[str, Any]]:

@@ -38,3 +38,12 @@ def test_max_tokens_stops_with_length():
     r = LocalProvider().complete_sync(AiexRequest.ask("Write a long story about a dragon.", max_tokens=4,
                                                       temperature=0))
     assert r.finish_reason == "length" and r.output_tokens <= 5
+
+
+def test_structured_output_follows_the_schema_through_a_grammar():
+    schema = {"type": "object", "properties": {"fruit": {"type": "string", "maxLength": 12}},
+              "required": ["fruit"], "additionalProperties": False}
+    resp = LocalProvider().complete_sync(
+        AiexRequest.ask("Name one fruit, as JSON.", max_tokens=24, temperature=0, json_schema=schema))
+    assert isinstance(resp.data, dict) and set(resp.data) == {"fruit"}
+    assert isinstance(resp.data["fruit"], str)

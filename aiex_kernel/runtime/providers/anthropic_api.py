@@ -80,10 +80,21 @@ class AnthropicProvider(SDKProvider):
                     parts.append(text)
                     yield text
                 final = await stream.get_final_message()
-        text = "".join(parts)
+        yield self._response("".join(parts), final, started, first)
+
+    async def _complete_once(self, request: AiexRequest) -> AiexResponse:
+        import anthropic
+
+        started = time.perf_counter()
+        with SDKErrors(self, anthropic, key_env=self.key_env, address_env=self.base_url_env):
+            final = await self.client().messages.create(**self._params(request))
+        text = "".join(block.text for block in final.content if getattr(block, "type", None) == "text")
+        return self._response(text, final, started, None)
+
+    def _response(self, text: str, final, started: float, ttft: float | None) -> AiexResponse:
         tin, tout = final.usage.input_tokens, final.usage.output_tokens
-        yield AiexResponse(
+        return AiexResponse(
             text=text, model=final.model, provider=self.name, finish_reason=final.stop_reason,
-            input_tokens=tin, output_tokens=tout, latency_s=time.perf_counter() - started, ttft_s=first,
+            input_tokens=tin, output_tokens=tout, latency_s=time.perf_counter() - started, ttft_s=ttft,
             cost_usd=cost_usd(self.name, final.model, tin, tout, self.prices), code_blocks=code_blocks(text),
         )

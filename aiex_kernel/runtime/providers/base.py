@@ -19,8 +19,9 @@ times), and sets ``AiexResponse.data`` to the validated value.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import ClassVar
 
 from ...core.llm import AiexRequest, AiexResponse
@@ -49,14 +50,14 @@ class Provider(ABC):
 
     async def complete(self, request: AiexRequest) -> AiexResponse:
         if request.json_schema is None:
-            return await self._drain(request)
+            return await self._complete_once(request)
         try:
             check_schema(request.json_schema)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         ask, spent = request, []
         for _ in range(self.structured_retries + 1):
-            response = await self._drain(ask)
+            response = await self._complete_once(ask)
             spent.append(response)
             try:
                 response.data = parse_structured(response.text, request.json_schema)
@@ -68,11 +69,18 @@ class Provider(ABC):
         raise BadProviderResponse(
             f"{self.display_name} did not answer with JSON matching the schema in {len(spent)} tries: {problem}.")
 
-    async def _drain(self, request: AiexRequest) -> AiexResponse:
+    async def _complete_once(self, request: AiexRequest) -> AiexResponse:
+        """One call; providers with a cheaper non-streaming call override this."""
+        return await self._drain(request)
+
+    async def _drain(self, request: AiexRequest, on_delta: Callable[[str], object] | None = None) -> AiexResponse:
+        """The stream consumed (each delta handed to ``on_delta``), its final response returned."""
         final = None
         async for item in self.stream(request):
             if isinstance(item, AiexResponse):
                 final = item
+            elif on_delta is not None:
+                on_delta(item)
         if final is None:
             raise BadProviderResponse(f"{self.display_name} ended its stream without a final response.")
         return final
@@ -84,9 +92,25 @@ class Provider(ABC):
     async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
         raise ProviderError(f"{self.display_name} has no embeddings API in aiex; use openai or ollama.")
 
-    def complete_sync(self, request: AiexRequest) -> AiexResponse:
-        """``complete`` for synchronous callers, also from inside a running event loop (Jupyter)."""
-        return run_sync(lambda: self.complete(request), name=f"aiex-{self.name}")
+    def complete_sync(self, request: AiexRequest, on_delta: Callable[[str], object] | None = None) -> AiexResponse:
+        """``complete`` for synchronous callers, also from inside a running event loop (Jupyter).
+
+        With ``on_delta``, the answer is streamed and each text delta handed to it as
+        it arrives (structured requests are not streamed: they are validated whole).
+        """
+
+        async def once() -> AiexResponse:
+            try:
+                if on_delta is None or request.json_schema is not None:
+                    return await self.complete(request)
+                return await self._drain(request, on_delta)
+            finally:
+                await self.aclose()
+
+        return run_sync(once, name=f"aiex-{self.name}")
+
+    async def aclose(self) -> None:
+        """Release what the provider holds for the running event loop (connection pools)."""
 
 
 def _with_usage_of(response: AiexResponse, attempts: list[AiexResponse]) -> AiexResponse:
@@ -127,6 +151,14 @@ class SDKProvider(Provider):
     @abstractmethod
     def _make_client(self):
         """A new SDK client for the running loop."""
+
+    async def aclose(self) -> None:
+        client, loop = self._client, self._client_loop
+        if client is not None and loop is asyncio.get_running_loop():
+            self._client = self._client_loop = None
+            closing = client.close()
+            if inspect.isawaitable(closing):
+                await closing
 
     def client(self):
         loop = asyncio.get_running_loop()

@@ -67,13 +67,14 @@ class OpenAIProvider(SDKProvider):
 
     async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         params = self._params(request)
-        started = time.perf_counter()
         first = None
         parts: list[str] = []
         finish = model = None
         usage = None
         with self._errors():
-            stream = await self.client().chat.completions.create(
+            client = self.client()
+            started = time.perf_counter()
+            stream = await client.chat.completions.create(
                 **params, stream=True, stream_options={"include_usage": True})
             async for chunk in stream:
                 model = chunk.model or model
@@ -89,6 +90,17 @@ class OpenAIProvider(SDKProvider):
                         parts.append(delta)
                         yield delta
         yield self._response("".join(parts), model or params["model"], finish, usage, started, first)
+
+    async def _complete_once(self, request: AiexRequest) -> AiexResponse:
+        params = self._params(request)
+        with self._errors():
+            client = self.client()
+            started = time.perf_counter()
+            result = await client.chat.completions.create(**params)
+        choice = result.choices[0] if result.choices else None
+        text = (choice.message.content if choice and choice.message else None) or ""
+        return self._response(text, result.model or params["model"], choice.finish_reason if choice else None,
+                              result.usage, started, None)
 
     def _response(self, text: str, model: str, finish, usage, started: float, ttft) -> AiexResponse:
         tin = getattr(usage, "prompt_tokens", None)

@@ -103,15 +103,19 @@ async def _named(text: str, specs: dict[str, ProviderSpec], settings, reason: st
 
 
 async def _first_chat_model(spec: ProviderSpec, timeout: float, raise_errors: bool = False) -> str | None:
-    overrides = {"timeout": timeout} | ({"max_retries": 0} if "max_retries" in spec.options else {})
     try:
-        models = await spec.build(**overrides).models()
+        models = await spec.build(**_quick(spec, timeout)).models()
     except AiexError:
         if raise_errors:
             raise
         return None
     chat = [m for m in models if "embed" not in m.lower()]
     return chat[0] if chat else None
+
+
+def _quick(spec: ProviderSpec, timeout: float) -> dict:
+    """Constructor overrides for a probe: a short timeout, no retries."""
+    return {k: v for k, v in (("timeout", timeout), ("max_retries", 0)) if k in spec.options}
 
 
 @dataclass
@@ -135,8 +139,7 @@ async def provider_statuses(settings, timeout: float = LIST_TIMEOUT) -> list[Pro
 async def _status(spec: ProviderSpec, timeout: float) -> ProviderStatus:
     from ...errors import ProviderTimeout, ProviderUnavailable
 
-    overrides = {"timeout": timeout} | ({"max_retries": 0} if "max_retries" in spec.options else {})
-    provider = spec.build(**overrides)
+    provider = spec.build(**_quick(spec, timeout))
     row = ProviderStatus(spec.name, provider.display_name, getattr(provider, "base_url", None), "ok")
     try:
         row.models = await provider.models()
