@@ -120,3 +120,28 @@ def test_statuses(llm_server, monkeypatch):
     assert rows["together"].status == "ok" and "gpt-4o" in rows["together"].models
     auth = [r["headers"].get("authorization") for r in llm_server.requests if r["path"] == "/v1/models"]
     assert auth == ["Bearer tk-test"]
+
+
+def test_endpoint_call_with_price_override(llm_server, monkeypatch):
+    from aiex_kernel.core.llm import AiexRequest
+
+    monkeypatch.setenv("MY_ENDPOINT_KEY", "ek-test")
+    settings = load_settings(
+        endpoints={"mine": {"base_url": llm_server.url + "/v1", "key_env": "MY_ENDPOINT_KEY",
+                            "default_model": "house-model"}},
+        prices={"house-model": [1000000.0, 2000000.0]})  # $1 per input token, $2 per output token
+    c = asyncio.run(choose_model("mine", settings))
+    assert c.id == "mine:house-model"
+    resp = c.spec.build().complete_sync(AiexRequest.ask("one two three", model=c.model))
+    assert resp.provider == "mine" and llm_server.last["headers"]["authorization"] == "Bearer ek-test"
+    assert resp.cost_usd == resp.input_tokens * 1 + resp.output_tokens * 2
+
+
+def test_endpoint_without_its_key_says_which_variable(monkeypatch):
+    from aiex_kernel.core.llm import AiexRequest
+    from aiex_kernel.errors import ProviderNotConfigured
+
+    settings = load_settings(endpoints={"mine": {"base_url": "http://127.0.0.1:9/v1", "key_env": "MY_KEY"}})
+    c = asyncio.run(choose_model("mine:m", settings))
+    with pytest.raises(ProviderNotConfigured, match="endpoint 'mine' needs an API key: set MY_KEY"):
+        c.spec.build().complete_sync(AiexRequest.ask("hi", model=c.model))
