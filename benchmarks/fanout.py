@@ -183,7 +183,8 @@ def main() -> None:
     base = results.get("bare_aiohttp_s", results["bare_httpx2_s"])
     print(f"{n} requests, {args.latency * 1000:.0f} ms latency each (medians of {args.repeat}):")
     for key in [k for k in results if k.endswith("_s") and (k.startswith("bare_") or k.startswith("aiex_"))]:
-        print(f"  {key[:-2]:<18} {results[key]:.3f} s = {results[key] / args.latency:.2f}x the latency")
+        ratio = f" = {results[key] / args.latency:.2f}x the latency" if args.latency > 0 else ""
+        print(f"  {key[:-2]:<18} {results[key]:.3f} s{ratio}")
     results["aiex_over_bare_client"] = results["aiex_cluster_s"] / base
     results["aiex_over_bare_httpx2"] = results["aiex_cluster_s"] / results["bare_httpx2_s"]
     results["aiex_over_bare_sdk"] = results["aiex_cluster_s"] / results["bare_openai_sdk_s"]
