@@ -13,7 +13,7 @@ completions after a fixed latency (200 ms). Measured, each the median of
 
 Prints ratios and writes ``benchmarks/results/fanout.json``.
 
-Usage: ``python benchmarks/fanout.py [--requests 64] [--latency 0.2] [--repeat 5]``
+Usage: ``pip install -e ".[bench]" && python benchmarks/fanout.py [--requests 64] [--latency 0.2] [--repeat 5]``
 """
 
 from __future__ import annotations
