@@ -28,7 +28,7 @@ _LAZY = {
     "load_settings": "aiex_kernel.config",
 }
 
-__all__ = ["__version__", *_error_names, *_LAZY]
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_error_names, *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import find_project_root, load_settings
@@ -38,6 +38,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .runtime.chunk_job import chunk_project
     from .runtime.cluster import Runtime, get_runtime
     from .runtime.sandbox import Sandbox
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext aiex_kernel``: register ``%aiex`` / ``%%aiex`` (idempotent, nothing heavy imported)."""
+    from .interfaces.magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    from .interfaces.magics import unregister
+
+    unregister(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -147,6 +147,12 @@ def _settings_class() -> type[BaseSettings]:
             default_factory=dict,
             description="Cluster-wide limit of concurrent requests per provider; key \"default\" for the rest (64).",
         )
+        # -- notebooks (the magics and the kernel; traitlets in ipython_config.py override these) --
+        max_history: int = Field(5, ge=0, description="Exchanges kept as conversation memory by %%aiex.")
+        cells_budget: int = Field(2000, ge=100, description="Tokens of recent cells that `%%aiex --cells N` may add.")
+        prose_as_ask: bool = Field(
+            False, description="aiex kernel: a cell that is not Python and reads as prose is asked as /ask."
+        )
         request_timeout: float = Field(60.0, gt=0, description="Seconds before a model request times out.")
         max_retries: int = Field(2, ge=0, description="Retries of a failed model request (429/5xx/connection).")
 

@@ -60,6 +60,10 @@ class AiexError(Exception):
     #: Process exit code the CLI uses for this error.
     exit_code = 1
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it when no one catches it: one line that says what to do, no traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class UsageError(AiexError):
     """The command was called with bad arguments or options."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
-__all__ = ["run_sync"]
+__all__ = ["LoopThread", "run_sync"]
 
 T = TypeVar("T")
 
@@ -37,3 +37,70 @@ def run_sync(make: Callable[[], Awaitable[T]], *, name: str = "aiex-async") -> T
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+class LoopThread:
+    """One event loop on a daemon thread, for a long-lived front end (a notebook session).
+
+    Async clients made on it (SDK connection pools) live as long as it does, so
+    each call does not pay for a new client. Results and streamed items come back
+    to the calling thread, which is where notebook output must be produced.
+    """
+
+    def __init__(self, name: str = "aiex-loop") -> None:
+        self._name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name=self._name, daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def run(self, coro: Awaitable[T]) -> T:
+        """Run ``coro`` on the loop; wait for its value here (Ctrl-C cancels it)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """The items of an async iterator running on the loop, delivered in this thread."""
+        import queue
+
+        items: queue.Queue = queue.Queue()
+        done = object()
+
+        async def pump() -> None:
+            try:
+                async for item in agen:
+                    items.put((True, item))
+            except BaseException as exc:  # noqa: BLE001 - delivered to the consuming thread
+                items.put((False, exc))
+            finally:
+                items.put((True, done))
+
+        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
+        try:
+            while True:
+                ok, item = items.get()
+                if not ok:
+                    raise item
+                if item is done:
+                    return
+                yield item
+        finally:
+            if not future.done():
+                future.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)

@@ -112,7 +112,7 @@ async def _run_local(calls: list[Call], limits: dict[str, int]) -> list:
 
 
 async def _answer(call: Call, gate, providers: dict) -> AiexResponse | AiexError:
-    key = _spec_key(call.spec)
+    key = call.spec.cache_key()
     provider = providers.get(key)
     if provider is None:
         provider = providers[key] = call.spec.build()
@@ -121,19 +121,6 @@ async def _answer(call: Call, gate, providers: dict) -> AiexResponse | AiexError
             return await provider.complete(call.request)
     except AiexError as exc:
         return exc
-
-
-def _spec_key(spec: ProviderSpec) -> tuple:
-    """What a cached provider depends on: its spec and the environment it reads (keys hashed)."""
-    import hashlib
-    import os
-
-    cls = spec.provider_class()
-    names = {getattr(cls, attr, None) for attr in ("key_env", "base_url_env", "host_env")}
-    names.add(spec.options.get("key_env"))
-    env = tuple((name, hashlib.sha256(os.environ.get(name, "").encode()).hexdigest()[:16])
-                for name in sorted(n for n in names if n))
-    return (spec.factory, tuple(sorted(spec.options.items())), tuple(sorted(spec.prices.items())), env)
 
 
 # -- on a worker ---------------------------------------------------------------------------------

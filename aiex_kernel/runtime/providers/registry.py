@@ -51,6 +51,21 @@ class ProviderSpec:
             provider.prices = self.prices
         return provider
 
+    def cache_key(self) -> tuple:
+        """What a provider built from this spec depends on: the spec and the environment it reads.
+
+        Keys in the environment are hashed, so a cache keyed by this holds no secret.
+        """
+        import hashlib
+        import os
+
+        cls = self.provider_class()
+        names = {getattr(cls, attr, None) for attr in ("key_env", "base_url_env", "host_env")}
+        names.add(self.options.get("key_env"))
+        env = tuple((name, hashlib.sha256(os.environ.get(name, "").encode()).hexdigest()[:16])
+                    for name in sorted(n for n in names if n))
+        return (self.factory, tuple(sorted(self.options.items())), tuple(sorted(self.prices.items())), env)
+
     @property
     def is_endpoint(self) -> bool:
         return self.factory == ENDPOINT_FACTORY

@@ -1,0 +1,144 @@
+"""Prompts for the notebook front doors, as pure functions over plain data.
+
+* :func:`interpolate`: ``{name}``, ``{In[n]}``, ``{Out[n]}``, ``{Err[n]}`` in a prompt,
+  replaced only when they name something that exists; every other brace stays
+  exactly as written, so prompts full of code (dicts, f-strings, sets) are safe.
+* :func:`cells_context`: the last executed cells within a token budget.
+* :func:`explain_prompt` and :func:`fix_prompt`: what ``%aiex explain`` and
+  ``%aiex fix`` ask.
+* :data:`FORMATS`: what ``-f FORMAT`` asks of the model (jupyter-ai's meaning).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .tokens import estimate_tokens
+
+__all__ = [
+    "FORMATS",
+    "SYSTEM_PROMPT",
+    "CellRecord",
+    "ObjectFacts",
+    "cells_context",
+    "explain_prompt",
+    "fix_prompt",
+    "interpolate",
+    "system_prompt",
+]
+
+SYSTEM_PROMPT = (
+    "You are aiex, a coding assistant inside the user's Jupyter/IPython session. "
+    "Answer precisely and briefly. Put code in fenced blocks with the language named."
+)
+
+#: What each ``-f/--format`` asks of the model.
+FORMATS: dict[str, str] = {
+    "markdown": "Format the answer as Markdown.",
+    "code": "Reply with only code, in one fenced code block, and no explanation outside it.",
+    "text": "Reply in plain text, without Markdown.",
+    "json": "Reply with only one valid JSON document, without a code fence.",
+    "html": "Reply with only an HTML fragment (no <html> or <body>), without a code fence.",
+    "math": "Reply with only LaTeX math, without $ delimiters or a code fence.",
+}
+
+# {name} or {name[n]}, not part of {{ ... }}
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d+)\])?\}(?!\})")
+
+
+def system_prompt(fmt: str = "markdown") -> str:
+    return f"{SYSTEM_PROMPT} {FORMATS[fmt]}"
+
+
+def interpolate(template: str, lookup: Callable[[str, int | None], Any]) -> str:
+    """Replace ``{name}`` / ``{name[n]}`` with ``lookup(name, n)`` where it finds a value.
+
+    ``lookup`` raises ``KeyError`` (or ``IndexError``, ``TypeError``) for what does not exist; such
+    placeholders, and every other brace (``{"a": 1}``, ``{x + 1}``, ``{{name}}``),
+    are left exactly as written.
+    """
+
+    def replace(m: re.Match) -> str:
+        index = int(m.group(2)) if m.group(2) is not None else None
+        try:
+            return str(lookup(m.group(1), index))
+        except (KeyError, IndexError, TypeError):
+            return m.group(0)
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """One executed cell: its code, a short repr of its output, its error if any."""
+
+    number: int
+    source: str
+    output: str | None = None
+    error: str | None = None
+
+    def render(self) -> str:
+        parts = [f"In [{self.number}]:\n{self.source.rstrip()}"]
+        if self.output:
+            parts.append(f"Out[{self.number}]: {self.output}")
+        if self.error:
+            parts.append(f"Error in [{self.number}]:\n{self.error.rstrip()}")
+        return "\n".join(parts)
+
+
+def cells_context(cells: Sequence[CellRecord], budget_tokens: int) -> tuple[str, int]:
+    """The newest cells that fit ``budget_tokens``, oldest first; and how many fitted."""
+    kept: list[str] = []
+    used = 0
+    for cell in reversed(cells):
+        text = cell.render()
+        cost = estimate_tokens(text) + 1
+        if used + cost > budget_tokens:
+            break
+        kept.append(text)
+        used += cost
+    if not kept:
+        return "", 0
+    body = "\n\n".join(reversed(kept))
+    return f"The user's most recent notebook cells, oldest first:\n\n{body}", len(kept)
+
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What the session knows about a live object."""
+
+    expression: str
+    type_name: str
+    value_repr: str
+    signature: str | None = None
+    doc: str | None = None
+    source: str | None = None
+    extra: Mapping[str, str] | None = None  #: shape, dtype, len, ...
+
+
+def explain_prompt(facts: ObjectFacts) -> str:
+    lines = [f"Explain the object `{facts.expression}` from my Python session: what it is, what it does "
+             "or holds, and anything surprising about it.", "",
+             f"Type: {facts.type_name}"]
+    if facts.signature:
+        lines.append(f"Signature: {facts.signature}")
+    for key, value in (facts.extra or {}).items():
+        lines.append(f"{key}: {value}")
+    lines.append(f"Value (repr, shortened): {facts.value_repr}")
+    if facts.doc:
+        lines += ["", "Docstring:", facts.doc]
+    if facts.source:
+        lines += ["", "Source:", "```python", facts.source.rstrip(), "```"]
+    return "\n".join(lines)
+
+
+def fix_prompt(traceback_text: str, cell_source: str | None) -> str:
+    lines = ["This code raised an exception in my notebook. Explain the cause in a few sentences, then "
+             "give the corrected code in one fenced python block."]
+    if cell_source:
+        lines += ["", "The cell:", "```python", cell_source.rstrip(), "```"]
+    lines += ["", "The traceback:", "```", traceback_text.rstrip(), "```"]
+    return "\n".join(lines)

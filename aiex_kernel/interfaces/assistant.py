@@ -1,0 +1,182 @@
+"""The notebook assistant: one per IPython shell, behind the magics and the kernel's slash commands.
+
+It keeps the conversation memory, the executed cells and their errors (``Err``),
+the last answer, the session's aliases and a long-lived event loop on which the
+providers (and their connection pools) live between cells.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ..core.conversation import Conversation
+from ..core.llm import AiexRequest, Message
+from ..core.prompts import FORMATS, CellRecord, cells_context, explain_prompt, fix_prompt, interpolate, system_prompt
+from ..errors import UsageError
+from .display import AiexResult, StreamView
+from .introspect import bounded_repr, error_text, object_facts
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .magics import AiexMagics
+
+__all__ = ["Assistant"]
+
+#: the longest text a ``{name}`` placeholder puts into a prompt
+MAX_INTERPOLATED_CHARS = 4000
+_INDEXED = ("In", "Out", "Err")
+
+
+class Assistant:
+    def __init__(self, shell, magics: AiexMagics) -> None:
+        from ..runtime.aio import LoopThread
+
+        self.shell = shell
+        self.magics = magics
+        self.conversation = Conversation(magics.max_history)
+        self.errors = magics.errors  # recorded from the moment the extension loaded
+        self.last: AiexResult | None = None
+        self.loop = LoopThread("aiex-notebook")
+        self._providers: dict = {}
+        self._default: tuple[tuple, Any] | None = None
+
+    def close(self) -> None:
+        self.loop.close()
+
+    # -- session state --------------------------------------------------------------------------
+
+    def settings(self):
+        from ..config import find_project_root, load_settings
+
+        configured = self.magics.default_model or None
+        return load_settings(find_project_root(), default_model=configured)
+
+    def aliases(self, settings) -> dict[str, str]:
+        return {**settings.aliases, **self.magics.aliases}
+
+    # -- asking ---------------------------------------------------------------------------------
+
+    def choose(self, model: str | None, settings):
+        """The model to use; the default is picked once per session (and said) unless its inputs change."""
+        from ..runtime.providers.selection import choose_model
+
+        settings = settings.model_copy(update={"aliases": self.aliases(settings)})
+        if model:
+            return self.loop.run(choose_model(model, settings))
+        key = (settings.default_model, tuple(sorted(settings.aliases.items())),
+               *(bool(os.environ.get(v)) for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")),
+               os.environ.get("OLLAMA_HOST"), os.environ.get("LMSTUDIO_BASE_URL"))
+        if self._default is None or self._default[0] != key:
+            choice = self.loop.run(choose_model(None, settings))
+            self._default = (key, choice)
+            print(f"aiex: using {choice.id} ({choice.reason})")
+        return self._default[1]
+
+    def provider(self, spec):
+        key = spec.cache_key()
+        if key not in self._providers:
+            self._providers[key] = spec.build()
+        return self._providers[key]
+
+    def ask(self, prompt: str, *, model: str | None = None, fmt: str = "markdown", stream: bool = True,
+            cells: int = 0, memory: bool = True, interpolate_names: bool = True,
+            max_tokens: int | None = None) -> AiexResult:
+        """Ask the model; stream the answer into the output; return it as an :class:`AiexResult`."""
+        if fmt not in FORMATS:
+            raise UsageError(f"-f/--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+        if cells < 0:
+            raise UsageError("--cells must be 0 or more.")
+        if interpolate_names:
+            prompt = interpolate(prompt, self._lookup)
+        prompt = prompt.strip()
+        if not prompt:
+            raise UsageError("The prompt is empty: write it after the magic line, e.g.\n%%aiex\nWhat is a closure?")
+        settings = self.settings()
+        choice = self.choose(model, settings)
+        self.conversation.max_history = self.magics.max_history
+        history = self.conversation.messages() if memory else ()
+        text = prompt
+        if cells:
+            context, _ = cells_context(self.recent_cells(cells), self.magics.cells_budget)
+            if context:
+                text = f"{context}\n\n{prompt}"
+        request = AiexRequest(messages=(*history, Message("user", text)), model=choice.model,
+                              system=system_prompt(fmt), max_tokens=max_tokens or self.magics.max_tokens)
+        provider = self.provider(choice.spec)
+        if stream:
+            view = StreamView(self.shell, fmt)
+            final = None
+            try:
+                for item in self.loop.iterate(provider.stream(request)):
+                    if isinstance(item, str):
+                        view(item)
+                    else:
+                        final = item
+            finally:
+                view.close()
+        else:
+            final = self.loop.run(provider.complete(request))
+        result = AiexResult.of(final, fmt, choice.id)
+        self.conversation.add(prompt, result.text)
+        self.last = result
+        self.shell.user_ns["_aiex"] = result
+        if fmt == "code":
+            self.insert(result)
+        return result
+
+    def explain(self, expression: str, **options) -> AiexResult:
+        expression = expression.strip()
+        if not expression:
+            raise UsageError("Name an object to explain: `%aiex explain my_function`.")
+        try:
+            value = self.shell.ev(expression)
+        except Exception as exc:  # noqa: BLE001 - whatever the expression raises
+            raise UsageError(f"Cannot evaluate {expression!r} in the session: {type(exc).__name__}: {exc}") from None
+        return self.ask(explain_prompt(object_facts(expression, value)), interpolate_names=False, **options)
+
+    def fix(self, **options) -> AiexResult:
+        last = self.errors.last
+        if last is None:
+            exc = getattr(sys, "last_value", None)
+            if exc is None:
+                raise UsageError("No exception to fix yet: run the failing cell first, then `%aiex fix`.")
+            last = (None, exc)
+        number, exc = last
+        source = self._cell(number) if number is not None else None
+        return self.ask(fix_prompt(error_text(exc), source), interpolate_names=False, **options)
+
+    def insert(self, result: AiexResult | None = None) -> None:
+        result = result or self.last
+        if result is None:
+            raise UsageError("No answer yet: ask something first, then `%aiex insert`.")
+        self.shell.set_next_input(result.code, replace=False)
+
+    # -- the notebook's history -----------------------------------------------------------------
+
+    def _cell(self, number: int) -> str | None:
+        inputs = self.shell.user_ns.get("In", [])
+        return inputs[number] if 0 < number < len(inputs) else None
+
+    def recent_cells(self, n: int) -> list[CellRecord]:
+        """The last ``n`` executed cells before the current one, oldest first."""
+        inputs = self.shell.user_ns.get("In", [])
+        outputs = self.shell.user_ns.get("Out", {})
+        current = self.shell.execution_count
+        numbers = [k for k in range(min(current, len(inputs)) - 1, 0, -1) if inputs[k].strip()][:n]
+        return [CellRecord(k, inputs[k], bounded_repr(outputs[k]) if k in outputs else None, self.errors.get(k))
+                for k in reversed(numbers)]
+
+    def _lookup(self, name: str, index: int | None) -> Any:
+        ns = self.shell.user_ns
+        if name in _INDEXED:
+            if index is None:
+                raise KeyError(name)
+            source = self.errors if name == "Err" else ns.get(name, {})
+            value = source[index]
+            return bounded_repr(value, MAX_INTERPOLATED_CHARS) if name == "Out" else value
+        if index is not None:
+            return ns[name][index]
+        value = ns[name]
+        text = value if isinstance(value, str) else str(value)
+        return text if len(text) <= MAX_INTERPOLATED_CHARS else text[:MAX_INTERPOLATED_CHARS] + "…"

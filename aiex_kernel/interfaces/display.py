@@ -1,0 +1,105 @@
+"""How answers look in a notebook: streamed as they arrive, then rendered in the asked format."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..core.llm import AiexResponse
+
+__all__ = ["AiexResult", "StreamView"]
+
+
+@dataclass
+class AiexResult(AiexResponse):
+    """An :class:`AiexResponse` that knows how to display itself (``-f FORMAT``)."""
+
+    format: str = "markdown"
+    model_id: str = ""
+
+    @classmethod
+    def of(cls, response: AiexResponse, fmt: str, model_id: str) -> AiexResult:
+        values = {f.name: getattr(response, f.name) for f in fields(AiexResponse)}
+        return cls(**values, format=fmt, model_id=model_id)
+
+    @property
+    def code(self) -> str:
+        """The answer's code: its fenced blocks joined, or the whole text when it has none."""
+        return "\n".join(b.code.rstrip("\n") for b in self.code_blocks) if self.code_blocks else self.text
+
+    def summary(self) -> str:
+        parts = [self.model_id or f"{self.provider}:{self.model}"]
+        if self.input_tokens is not None and self.output_tokens is not None:
+            parts.append(f"{self.input_tokens} in / {self.output_tokens} out tokens")
+        if self.cost_usd:
+            parts.append(f"${self.cost_usd:.5f}")
+        if self.latency_s is not None:
+            parts.append(f"{self.latency_s:.1f} s")
+        return "[" + " · ".join(parts) + "]"
+
+    def __repr__(self) -> str:
+        return f"<AiexResult {self.summary()} {len(self.text)} chars>"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        plain = self.summary()
+        fmt = self.format
+        if fmt == "text":
+            return {"text/plain": self.text}
+        if fmt == "html":
+            return {"text/html": self.text, "text/plain": plain}
+        if fmt == "math":
+            return {"text/latex": f"$$\n{self.text.strip()}\n$$", "text/plain": plain}
+        if fmt == "json":
+            try:
+                return {"application/json": json.loads(self.text), "text/plain": plain}
+            except ValueError:
+                return {"text/markdown": f"```\n{self.text}\n```", "text/plain": plain}
+        return {"text/markdown": self.text, "text/plain": plain}
+
+
+class StreamView:
+    """Shows text deltas as they arrive: an updating display in a kernel, stdout in a terminal."""
+
+    #: seconds between display updates in a notebook (each one is a message to the browser)
+    INTERVAL = 0.05
+
+    def __init__(self, shell, fmt: str = "markdown") -> None:
+        self.in_kernel = getattr(shell, "kernel", None) is not None
+        self.fmt = fmt
+        self.parts: list[str] = []
+        self._handle = None
+        self._last = 0.0
+        self._wrote = False
+
+    def __call__(self, delta: str) -> None:
+        self.parts.append(delta)
+        if not self.in_kernel:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+            self._wrote = True
+            return
+        now = time.perf_counter()
+        if now - self._last >= self.INTERVAL:
+            self._show()
+            self._last = now
+
+    def _show(self) -> None:
+        from IPython.display import display
+
+        text = "".join(self.parts)
+        data = {"text/markdown": text, "text/plain": text} if self.fmt != "text" else {"text/plain": text}
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
+
+    def close(self) -> None:
+        """Remove the streamed display (the final result is shown as the cell's value)."""
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+        elif self._wrote:
+            sys.stdout.write("\n")
+            sys.stdout.flush()

@@ -1,0 +1,76 @@
+"""Facts about the live session: objects for ``%aiex explain``, errors for ``%aiex fix``."""
+
+from __future__ import annotations
+
+import inspect
+import reprlib
+import traceback
+
+from ..core.prompts import ObjectFacts
+
+__all__ = ["bounded_repr", "error_text", "object_facts"]
+
+MAX_SOURCE_CHARS = 6000
+MAX_DOC_CHARS = 1500
+
+
+def bounded_repr(value, limit: int = 400) -> str:
+    """A short repr that never runs away (containers cut, long strings elided)."""
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = limit
+    r.maxlist = r.maxtuple = r.maxset = r.maxdict = r.maxarray = 12
+    r.maxlevel = 3
+    try:
+        text = r.repr(value)
+    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not break explain
+        text = f"<repr failed: {type(exc).__name__}: {exc}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    if not text:
+        return None
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+
+
+def object_facts(expression: str, value) -> ObjectFacts:
+    """Type, signature, docstring, source (when it has some) and a bounded repr of ``value``."""
+    target = value if (inspect.isroutine(value) or inspect.isclass(value) or inspect.ismodule(value)) else type(value)
+    try:
+        signature = str(inspect.signature(value)) if callable(value) else None
+    except (TypeError, ValueError):
+        signature = None
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        source = None
+    doc = inspect.getdoc(value)
+    extra = {}
+    for attr in ("shape", "dtype", "dtypes"):
+        try:
+            found = getattr(value, attr, None)
+        except Exception:  # noqa: BLE001 - properties may raise
+            found = None
+        if found is not None and not callable(found):
+            extra[attr] = bounded_repr(found, 200)
+    try:
+        if not isinstance(value, (str, bytes)) and hasattr(value, "__len__"):
+            extra["len"] = str(len(value))
+    except Exception:  # noqa: BLE001
+        pass
+    kind = type(value)
+    return ObjectFacts(
+        expression=expression,
+        type_name=f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__qualname__,
+        value_repr=bounded_repr(value),
+        signature=signature,
+        doc=_cut(doc, MAX_DOC_CHARS),
+        source=_cut(source, MAX_SOURCE_CHARS),
+        extra=extra or None,
+    )
+
+
+def error_text(exc: BaseException, limit: int = 4000) -> str:
+    """The exception's traceback as plain text (no colours), the end kept when long."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text if len(text) <= limit else "…\n" + text[-limit:]

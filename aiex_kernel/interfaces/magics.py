@@ -1,0 +1,311 @@
+"""``%aiex`` and ``%%aiex``: the IPython magics.
+
+``%load_ext aiex_kernel`` registers them (idempotent; nothing heavy is imported
+until the first use). Every CLI command works as ``%aiex VERB [NOUN] [ARGS]``
+through the shared registry; the notebook adds ``ask``, ``explain``, ``fix``,
+``alias``, ``dealias``, ``reset`` and ``insert``. ``%%aiex [MODEL] [options]`` asks
+the cell's prompt.
+
+Configuration: traitlets on ``AiexMagics`` (``c.AiexMagics.default_model = ...`` in
+``ipython_config.py``) override the values of the aiex config loader
+(``config.toml``, ``AIEX_*``), which are the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.utils.process import arg_split
+from traitlets import Bool, Dict, Int, Unicode, default
+
+from ..errors import UsageError as AiexUsageError
+
+__all__ = ["AiexMagics", "MagicParser", "register"]
+
+NOTEBOOK_HELP = """\
+Notebook commands:
+  %aiex ask [-m MODEL] QUESTION   ask a one-line question (quotes optional)
+  %aiex explain [-m MODEL] OBJ    explain a live object: its source, type, signature, docstring, value
+  %aiex fix [-m MODEL]            explain the last exception and propose a fix
+  %aiex insert                    put the last answer's code into a new cell below
+  %aiex alias NAME TARGET         a short name for a model id, for this session
+  %aiex dealias NAME              forget a session alias
+  %aiex reset                     forget the conversation memory
+
+%%aiex [MODEL] [-f markdown|code|text|json|html|math] [--no-stream] [--no-interpolate]
+       [--cells N] [--max-tokens N] [-o VAR]
+  The prompt is the rest of the cell. {name}, {In[n]}, {Out[n]}, {Err[n]} are filled in
+  when they exist; every other brace stays as written.
+"""
+
+
+class MagicParser(argparse.ArgumentParser):
+    """argparse whose errors are IPython ``UsageError``s and whose ``--help`` returns instead of exiting."""
+
+    def error(self, message: str):
+        raise IPythonUsageError(f"{message} (see `{self.prog} --help`)")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if status:
+            raise IPythonUsageError(message or f"{self.prog}: error")
+        raise _HelpShown()
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def _cell_parser() -> MagicParser:
+    from ..core.prompts import FORMATS
+
+    p = MagicParser(prog="%%aiex", add_help=True, description="Ask the model the rest of the cell.")
+    p.add_argument("model", nargs="?", help="provider:model or an alias (default: the session's model)")
+    p.add_argument("-f", "--format", default="markdown", choices=list(FORMATS), help="the format asked of the model")
+    p.add_argument("--no-stream", dest="stream", action="store_false", default=True,
+                   help="show the answer when it is complete")
+    p.add_argument("--no-interpolate", dest="interpolate", action="store_false", default=True,
+                   help="send {name} placeholders as written")
+    p.add_argument("--cells", type=int, default=0, metavar="N", help="add the last N executed cells to the prompt")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="longest answer in tokens")
+    p.add_argument("-o", "--output", metavar="VAR", help="also bind the result to VAR")
+    return p
+
+
+@magics_class
+class AiexMagics(Magics):
+    default_model = Unicode(None, allow_none=True, config=True,
+                            help="Model used when none is named (default: config.toml's default_model, "
+                                 "else the first available).")
+    aliases = Dict(config=True, help="Model aliases, over config.toml's [aliases]: {'fast': 'ollama:llama3.2'}.")
+    max_history = Int(config=True, help="Exchanges kept as conversation memory (default: config.toml, 5).")
+    cells_budget = Int(config=True, help="Tokens of recent cells that --cells may add (default: config.toml, 2000).")
+    max_tokens = Int(1024, config=True, help="Longest answer in tokens.")
+
+    def __init__(self, shell=None, **kwargs) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._assistant = None
+        self.errors = ErrorLog()
+
+    @default("max_history")
+    def _default_max_history(self) -> int:
+        return self._settings().max_history
+
+    @default("cells_budget")
+    def _default_cells_budget(self) -> int:
+        return self._settings().cells_budget
+
+    def _settings(self):
+        from ..config import find_project_root, load_settings
+
+        return load_settings(find_project_root())
+
+    @property
+    def assistant(self):
+        if self._assistant is None:
+            from .assistant import Assistant
+
+            self._assistant = Assistant(self.shell, self)
+        return self._assistant
+
+    # -- the magic ------------------------------------------------------------------------------
+
+    @line_cell_magic
+    def aiex(self, line: str, cell: str | None = None):
+        """aiex: `%aiex VERB [NOUN] [ARGS]` (`%aiex help`), or `%%aiex [MODEL]` with the prompt below."""
+        try:
+            if cell is not None:
+                return self._cell(line, cell)
+            return self._line(line)
+        except AiexUsageError as exc:
+            raise IPythonUsageError(str(exc)) from None
+        except _HelpShown:
+            return None
+
+    def _cell(self, line: str, cell: str):
+        args = _cell_parser().parse_args(arg_split(line))
+        if args.output is not None and not args.output.isidentifier():
+            raise IPythonUsageError(f"-o needs a variable name, not {args.output!r}.")
+        result = self.assistant.ask(cell, model=args.model, fmt=args.format, stream=args.stream, cells=args.cells,
+                                    interpolate_names=args.interpolate, max_tokens=args.max_tokens)
+        if args.output:
+            self.shell.user_ns[args.output] = result
+        return result
+
+    def _line(self, line: str):
+        verb, _, rest = line.strip().partition(" ")
+        session = {"ask": self._ask, "explain": self._explain, "fix": self._fix, "insert": self._insert,
+                   "alias": self._alias, "dealias": self._dealias, "reset": self._reset}
+        if verb in session:
+            return session[verb](rest.strip())
+        if verb in ("", "help") and not rest.strip():
+            return self._help()
+        return self._registry(line)
+
+    # -- notebook commands ------------------------------------------------------------------------
+
+    @staticmethod
+    def _leading_model(rest: str) -> tuple[str | None, str]:
+        """``-m MODEL rest`` / ``--model MODEL rest`` -> (MODEL, rest); the rest stays raw."""
+        head, _, tail = rest.partition(" ")
+        if head in ("-m", "--model"):
+            model, _, tail = tail.strip().partition(" ")
+            if not model:
+                raise IPythonUsageError(f"{head} needs a model id, e.g. `%aiex ask -m ollama:llama3.2 why?`.")
+            return model, tail.strip()
+        return None, rest
+
+    def _ask(self, rest: str):
+        model, prompt = self._leading_model(rest)
+        if not prompt:
+            raise IPythonUsageError("Ask something: `%aiex ask what does zip(*rows) do?`")
+        return self.assistant.ask(prompt, model=model, memory=False)
+
+    def _explain(self, rest: str):
+        model, expression = self._leading_model(rest)
+        return self.assistant.explain(expression, model=model)
+
+    def _fix(self, rest: str):
+        model, extra = self._leading_model(rest)
+        if extra:
+            raise IPythonUsageError(f"`%aiex fix` takes no argument but -m MODEL (got {extra!r}).")
+        return self.assistant.fix(model=model)
+
+    def _insert(self, rest: str):
+        if rest:
+            raise IPythonUsageError("`%aiex insert` takes no argument.")
+        self.assistant.insert()
+
+    def _alias(self, rest: str):
+        words = arg_split(rest)
+        if len(words) != 2:
+            raise IPythonUsageError("Usage: `%aiex alias NAME TARGET`, e.g. `%aiex alias fast ollama:llama3.2:3b`.")
+        name, target = words
+        if not name.replace("-", "_").replace(".", "_").isidentifier():
+            raise IPythonUsageError(f"Alias names are words like `fast` or `gpt-mini`, not {name!r}.")
+        self.aliases = {**self.aliases, name: target}
+        print(f"aiex: {name} -> {target}")
+
+    def _dealias(self, rest: str):
+        name = rest.strip()
+        if name not in self.aliases:
+            known = ", ".join(sorted(self.aliases)) or "none"
+            raise IPythonUsageError(f"No session alias {name!r} (session aliases: {known}).")
+        self.aliases = {k: v for k, v in self.aliases.items() if k != name}
+
+    def _reset(self, rest: str):
+        if rest:
+            raise IPythonUsageError("`%aiex reset` takes no argument.")
+        if self._assistant is not None:
+            self._assistant.conversation.reset()
+        print("aiex: conversation memory cleared.")
+
+    # -- every CLI command ------------------------------------------------------------------------
+
+    def _help(self):
+        from .commands import get_registry
+
+        print(get_registry().build_parser("%aiex", MagicParser).format_help().rstrip())
+        print()
+        print(NOTEBOOK_HELP.rstrip())
+
+    def _registry(self, line: str):
+        from .commands import Context, get_registry
+
+        parser = get_registry().build_parser("%aiex", MagicParser)
+        words = arg_split(line)
+        args = parser.parse_args(words)
+        if getattr(args, "command", None) is None:
+            raise IPythonUsageError(f"`%aiex {line.strip()}` needs a noun; `%aiex help {words[0]}` lists them.")
+
+        def write(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        result = args.command.handler(args, Context(progress=True, prog="%aiex", write=write, note=print))
+        if args.output == "json":
+            return result.data
+        if args.output == "jsonl":
+            return result.rows()
+        if result.shown:
+            print()
+        elif isinstance(result.human, str):
+            print(result.human)
+        elif result.human is not None:
+            from rich.console import Console
+
+            Console().print(result.human)
+        return None
+
+
+class ErrorLog(dict):
+    """``Err``: the traceback text of each cell that raised, by execution count (and the last error)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: tuple[int | None, BaseException] | None = None
+
+    def on_post_run_cell(self, result) -> None:
+        exc = result.error_in_exec
+        if exc is None or isinstance(exc, IPythonUsageError):
+            return
+        from .introspect import error_text
+
+        number = result.execution_count
+        if number is not None:
+            self[number] = error_text(exc)
+        self.last = (number, exc)
+
+
+_QUESTION_LINE = re.compile(r"^(?P<indent>\s*)%aiex\s+(?P<rest>.*\?)\s*$")
+
+
+def question_lines(lines: list[str]) -> list[str]:
+    """Input transformer: `%aiex ask what's this?` is a question for aiex, not IPython's `obj?` help."""
+    if lines and lines[0].lstrip().startswith("%%"):
+        return lines  # a cell magic's body is its own
+    out = []
+    for line in lines:
+        m = _QUESTION_LINE.match(line)
+        if m:
+            newline = "\n" if line.endswith("\n") else ""
+            line = f"{m['indent']}get_ipython().run_line_magic('aiex', {m['rest']!r}){newline}"
+        out.append(line)
+    return out
+
+
+def register(shell) -> AiexMagics:
+    """Register the magics on ``shell`` once; later calls return the same instance."""
+    existing = shell.magics_manager.registry.get("AiexMagics")
+    if existing is not None:
+        return existing
+    magics = AiexMagics(shell=shell)
+    shell.register_magics(magics)
+    shell.events.register("post_run_cell", magics.errors.on_post_run_cell)
+    shell.user_ns.setdefault("Err", magics.errors)
+    cleanup = shell.input_transformer_manager.cleanup_transforms
+    if question_lines not in cleanup:
+        cleanup.append(question_lines)
+    return magics
+
+
+def unregister(shell) -> None:
+    magics = shell.magics_manager.registry.pop("AiexMagics", None)
+    if magics is None:
+        return
+    shell.magics_manager.magics["line"].pop("aiex", None)
+    shell.magics_manager.magics["cell"].pop("aiex", None)
+    cleanup = shell.input_transformer_manager.cleanup_transforms
+    if question_lines in cleanup:
+        cleanup.remove(question_lines)
+    try:
+        shell.events.unregister("post_run_cell", magics.errors.on_post_run_cell)
+    except ValueError:
+        pass
+    if shell.user_ns.get("Err") is magics.errors:
+        del shell.user_ns["Err"]
+    if magics._assistant is not None:
+        magics._assistant.close()
