@@ -126,6 +126,7 @@ class LLMServer:
         queued_replies: answers used, one per chat request and in order, before ``reply_text`` /
             ``reply_json`` (see :meth:`queue_replies`).
         max_in_flight: the most requests the server was handling at the same time.
+        chunk_delay: seconds between streamed chunks (default 0), to watch a stream arrive.
     """
 
     def __init__(self, reply_text: str = DEFAULT_REPLY, reply_json: Any = None, latency: float = 0.0,
@@ -138,6 +139,7 @@ class LLMServer:
         self.queued_replies: deque[str] = deque()
         self.in_flight = 0
         self.max_in_flight = 0
+        self.chunk_delay = 0.0
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -363,6 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _write(self, text: str) -> None:
         self.wfile.write(text.encode())
         self.wfile.flush()
+        self.llm._sleep(self.llm.chunk_delay)
 
     def _error(self, status: int, message: str | None = None, retry_after: float | None = None) -> None:
         message = message or f"simulated error {status}"

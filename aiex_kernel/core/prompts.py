@@ -27,6 +27,7 @@ __all__ = [
     "explain_prompt",
     "fix_prompt",
     "interpolate",
+    "looks_like_prose",
     "system_prompt",
 ]
 
@@ -142,3 +143,23 @@ def fix_prompt(traceback_text: str, cell_source: str | None) -> str:
         lines += ["", "The cell:", "```python", cell_source.rstrip(), "```"]
     lines += ["", "The traceback:", "```", traceback_text.rstrip(), "```"]
     return "\n".join(lines)
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[.,;:!?]?")
+_CODE_HINTS = re.compile(r"[=(){}\[\]<>@#$%^&*+|\\`~]|^\s*(def|class|import|from|for|while|if|return)\b", re.MULTILINE)
+
+
+def looks_like_prose(text: str) -> bool:
+    """Whether ``text`` reads as a sentence or two of English rather than code.
+
+    Used only for cells that do not parse as Python: at least three words, nearly
+    all of them plain words, and no code punctuation or keywords at a line start.
+    """
+    stripped = text.strip()
+    if not stripped or stripped[0] in "%!?/" or _CODE_HINTS.search(stripped):
+        return False
+    tokens = stripped.split()
+    if len(tokens) < 3:
+        return False
+    words = sum(1 for t in tokens if _WORD.fullmatch(t))
+    return words / len(tokens) >= 0.8

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "aiex_kernel.interfaces.verbs.code",
     "aiex_kernel.interfaces.verbs.cluster",
     "aiex_kernel.interfaces.verbs.models",
+    "aiex_kernel.interfaces.verbs.kernel",
 )
 
 

@@ -16,6 +16,16 @@ from ...errors import (
 __all__ = ["SDKErrors"]
 
 
+def _detail(exc) -> str:
+    """The server's own error message where the body has one, else the SDK's message."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        if isinstance(inner.get("message"), str):
+            return inner["message"]
+    return exc.message
+
+
 class SDKErrors:
     """Context manager: re-raise an SDK exception as an aiex error that says what to do."""
 
@@ -45,9 +55,9 @@ class SDKErrors:
             raise RateLimited(f"{name} is rate limiting (429) after {p.max_retries} retries; "
                               "wait, or lower the concurrency.") from None
         if isinstance(exc, sdk.NotFoundError):
-            raise ProviderError(f"{name} does not know that model or endpoint (404): {exc.message}") from None
+            raise ProviderError(f"{name} does not know that model or endpoint (404): {_detail(exc)}") from None
         if isinstance(exc, sdk.APIStatusError):
-            raise ProviderError(f"{name} answered {exc.status_code}: {exc.message}") from None
+            raise ProviderError(f"{name} answered {exc.status_code}: {_detail(exc)}") from None
         if isinstance(exc, (sdk.APIResponseValidationError, json.JSONDecodeError, ValueError, KeyError)):
             raise BadProviderResponse(f"{name} sent a reply aiex cannot read: {exc}") from None
         return False

@@ -1,0 +1,141 @@
+"""The aiex kernel, for real: installed into a temporary prefix, started by jupyter_client."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("jupyter_client")
+
+
+@pytest.fixture
+def kernel_prefix(tmp_path, cli):
+    prefix = tmp_path / "prefix"
+    r = cli("install", "kernel", "--prefix", str(prefix), "--json")
+    assert r.returncode == 0, r.stderr
+    return prefix
+
+
+def start_kernel(prefix, env):
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    ksm = KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
+    km = KernelManager(kernel_name="aiex", kernel_spec_manager=ksm)
+    km.start_kernel(env=env)
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+def execute(kc, code, timeout=60):
+    """Run ``code``; return (reply content, iopub messages of this execution)."""
+    msg_id = kc.execute(code)
+    reply = kc.get_shell_msg(timeout=timeout)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=timeout)
+    messages = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+        messages.append(msg)
+    return reply["content"], messages
+
+
+@pytest.fixture
+def kernel(kernel_prefix, llm_server, isolated_env):
+    import os
+
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-kernel", "OPENAI_BASE_URL": llm_server.url + "/v1",
+           "AIEX_MAX_RETRIES": "0"}
+    km, kc = start_kernel(kernel_prefix, env)
+    yield kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def test_kernelspec_runs_this_python(kernel_prefix):
+    spec = json.loads((kernel_prefix / "share/jupyter/kernels/aiex/kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "aiex_kernel"]
+    # the interpreter the `aiex` command runs on, the same as this one (python vs python3 names)
+    check = subprocess.run([spec["argv"][0], "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True)
+    assert check.stdout.strip() == sys.prefix
+    assert spec["language"] == "python"
+
+
+def test_uninstall(kernel_prefix, cli):
+    r = cli("uninstall", "kernel", "--prefix", str(kernel_prefix))
+    assert r.returncode == 0 and not (kernel_prefix / "share/jupyter/kernels/aiex").exists()
+    r = cli("uninstall", "kernel", "--prefix", str(kernel_prefix))
+    assert r.returncode == 1 and "nothing to remove" in r.stderr
+
+
+def test_kernel_streams_cell_magic_and_slash_commands(kernel, llm_server):
+    reply, _ = execute(kernel, "x = 6 * 7")
+    assert reply["status"] == "ok"
+    info = kernel.kernel_info(reply=True)["content"]
+    assert info["implementation"] == "aiex"
+
+    llm_server.reply_text = "The answer is forty-two, said slowly enough to stream in pieces."
+    llm_server.chunk_delay = 0.03
+    reply, msgs = execute(kernel, "%%aiex\nWhat is {x}?")
+    assert reply["status"] == "ok", reply
+    types = [m["msg_type"] for m in msgs]
+    assert "display_data" in types and types.count("update_display_data") >= 2, types
+    final = [m for m in msgs if m["msg_type"] == "execute_result"][-1]
+    assert final["content"]["data"]["text/markdown"] == llm_server.reply_text
+    assert llm_server.last["body"]["messages"][-1]["content"] == "What is 42?"
+
+    llm_server.chunk_delay = 0.0
+    reply, msgs = execute(kernel, "/ask what is\nthis object?")
+    assert reply["status"] == "ok", reply
+    assert llm_server.last["body"]["messages"][-1]["content"] == "what is\nthis object?"
+    assert [m["role"] for m in llm_server.last["body"]["messages"]] == ["system", "user"]  # no memory
+
+    reply, _ = execute(kernel, "/chat -m openai:gpt-4o and in French?")
+    assert reply["status"] == "ok", reply
+    body = llm_server.last["body"]
+    assert body["model"] == "gpt-4o" and body["messages"][-1]["content"] == "and in French?"
+    assert len(body["messages"]) == 6  # system, the two earlier exchanges (4), this question
+
+    reply, _ = execute(kernel, "def f(a):\n    return a[3]\nf([1])")
+    assert reply["status"] == "error"
+    reply, _ = execute(kernel, "/fix")
+    assert reply["status"] == "ok"
+    assert "IndexError" in llm_server.last["body"]["messages"][-1]["content"]
+
+    reply, _ = execute(kernel, "/explain f")
+    assert "return a[3]" in llm_server.last["body"]["messages"][-1]["content"]
+
+
+def test_help_and_prose(kernel, llm_server):
+    n = len(llm_server.requests)
+    reply, _ = execute(kernel, "len??")
+    assert reply["status"] == "ok" and reply["payload"] and reply["payload"][0]["source"] == "page"
+    reply, _ = execute(kernel, "what does this notebook do")
+    assert reply["status"] == "error" and reply["ename"] == "SyntaxError"  # prose_as_ask is off by default
+    assert len(llm_server.requests) == n
+    reply, _ = execute(kernel, "get_ipython().kernel.prose_as_ask = True")
+    reply, _ = execute(kernel, "what does this notebook do")
+    assert reply["status"] == "ok"
+    assert llm_server.last["body"]["messages"][-1]["content"] == "what does this notebook do"
+    reply, _ = execute(kernel, "print('still python')")
+    assert reply["status"] == "ok"
+
+
+def test_errors_are_one_line(kernel, llm_server):
+    llm_server.fail_next(500)
+    reply, msgs = execute(kernel, "%%aiex\nhi")
+    assert reply["status"] == "error" and reply["ename"] == "ProviderError"
+    errors = [m for m in msgs if m["msg_type"] == "error"]
+    assert errors and errors[0]["content"]["traceback"] == ["ProviderError: OpenAI answered 500: simulated error 500"]
+
+
+def test_python_m_aiex_kernel_help():
+    out = subprocess.run([sys.executable, "-m", "aiex_kernel", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "kernel" in out.stdout.lower()
