@@ -133,6 +133,7 @@ class Assistant:
             value = self.shell.ev(expression)
         except Exception as exc:  # noqa: BLE001 - whatever the expression raises
             raise UsageError(f"Cannot evaluate {expression!r} in the session: {type(exc).__name__}: {exc}") from None
+        options.setdefault("memory", False)
         return self.ask(explain_prompt(object_facts(expression, value)), interpolate_names=False, **options)
 
     def fix(self, **options) -> AiexResult:
@@ -144,6 +145,7 @@ class Assistant:
             last = (None, exc)
         number, exc = last
         source = self._cell(number) if number is not None else None
+        options.setdefault("memory", False)
         return self.ask(fix_prompt(error_text(exc), source), interpolate_names=False, **options)
 
     def insert(self, result: AiexResult | None = None) -> None:

@@ -55,6 +55,7 @@ def check_installed() -> Path:
 class LocalProvider(Provider):
     name = "local"
     display_name = "embedded SmolLM2-135M"
+    default_model = MODEL_NAME
 
     _llama = None
     _load_lock = threading.Lock()
