@@ -164,8 +164,9 @@ class Assistant:
         """The last ``n`` executed cells before the current one, oldest first."""
         inputs = self.shell.user_ns.get("In", [])
         outputs = self.shell.user_ns.get("Out", {})
-        current = self.shell.execution_count
-        numbers = [k for k in range(min(current, len(inputs)) - 1, 0, -1) if inputs[k].strip()][:n]
+        # the running cell is In[-1] (IPython 8 counts it in execution_count, IPython 9 has moved on)
+        current = min(len(inputs) - 1, self.shell.execution_count)
+        numbers = [k for k in range(current - 1, 0, -1) if inputs[k].strip()][:n]
         return [CellRecord(k, inputs[k], bounded_repr(outputs[k]) if k in outputs else None, self.errors.get(k))
                 for k in reversed(numbers)]
 

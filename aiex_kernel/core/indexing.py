@@ -1,0 +1,84 @@
+"""Index a batch of files: chunks, their search-term postings and a few numbers per chunk.
+
+:func:`index_batch` is one cluster task: bytes in, plain data out (no disk, no
+network), so it runs on any worker.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .chunking import CHUNK_FIELDS, FileChunks, chunk_source
+from .terms import chunk_postings, own_ranges, term_hash
+
+__all__ = ["KINDS", "IndexedBatch", "content_hash", "index_batch"]
+
+#: chunk kinds as small integers in the arrays (index = code)
+KINDS = ("module", "function", "method", "class", "struct", "impl", "interface", "trait", "enum", "macro",
+         "object", "type", "other")
+_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass
+class IndexedBatch:
+    """What a batch of files adds to the index."""
+
+    files: list[dict] = field(default_factory=list)  #: path, hash, language, lines, size, has_error, ...
+    records: list[list] = field(default_factory=list)  #: chunk records, the CHUNK_FIELDS values in order
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def index_batch(items: list[tuple[str, bytes]]) -> IndexedBatch:
+    """Chunk each ``(path, bytes)`` file and count the search terms of every chunk."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _index(items)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
+    out = IndexedBatch()
+    texts: list[bytes] = []
+    chunk_file: list[int] = []
+    kinds: list[int] = []
+    names: list[int] = []
+    for path, data in items:
+        fc: FileChunks = chunk_source(data, path)
+        file_index = len(out.files)
+        out.files.append({"path": path, "hash": content_hash(data), "language": fc.language, "size": len(data),
+                          "lines": fc.lines, "has_error": fc.has_error, "decode_errors": fc.decode_errors,
+                          "n_chunks": len(fc.chunks)})
+        source = data if not fc.decode_errors else data.decode("utf-8", "replace").encode()
+        spans = [(c.start_byte, c.end_byte) for c in fc.chunks]
+        for chunk, ranges in zip(fc.chunks, own_ranges(spans)):
+            texts.append(b" ".join(source[a:b] for a, b in ranges))
+            out.records.append([getattr(chunk, name) for name in CHUNK_FIELDS])
+            chunk_file.append(file_index)
+            kinds.append(_KIND_CODE.get(chunk.kind, _KIND_CODE["other"]))
+            names.append(term_hash(chunk.name.lower()))
+    postings = chunk_postings(texts)
+    records = out.records
+    out.arrays = {
+        "chunk_file": np.asarray(chunk_file, dtype=np.int32),
+        "chunk_kind": np.asarray(kinds, dtype=np.int8),
+        "chunk_name": np.asarray(names, dtype=np.uint32),
+        "chunk_len": postings.length,
+        "chunk_tokens": np.asarray([r[CHUNK_FIELDS.index("tokens")] for r in records], dtype=np.int32),
+        "chunk_start_line": np.asarray([r[CHUNK_FIELDS.index("start_line")] for r in records], dtype=np.int32),
+        "chunk_end_line": np.asarray([r[CHUNK_FIELDS.index("end_line")] for r in records], dtype=np.int32),
+        "post_chunk": postings.chunk,
+        "post_term": postings.term,
+        "post_count": postings.count,
+    }
+    return out
