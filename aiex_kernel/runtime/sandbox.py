@@ -66,6 +66,7 @@ class FileEntry:
     relpath: str  #: POSIX path relative to the root
     size: int
     language: str
+    mtime_ns: int = 0  #: modification time when scanned
 
 
 @dataclass
@@ -316,4 +317,4 @@ class Sandbox:
         elif st.st_size > self.max_file_bytes:
             scan.skip(rel, "too large")
         else:
-            found[rel] = FileEntry(rel, st.st_size, spec.name)
+            found[rel] = FileEntry(rel, st.st_size, spec.name, st.st_mtime_ns)

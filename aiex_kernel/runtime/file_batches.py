@@ -1,0 +1,144 @@
+"""Run a task over batches of a project's files, on the Dask cluster or in this process.
+
+The client reads files through the sandbox and submits each batch with its bytes,
+so workers need no access to the user's disk (a remote cluster works). Results are
+collected as they complete, under a progress bar. A worker that dies mid-run is
+replaced and its batch rescheduled by Dask. Small jobs run in this process when no
+cluster is up yet: starting worker processes costs more than a few files
+(``inline_bytes`` setting).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import (
+    ClusterError,
+    FileTooLarge,
+    PathNotFound,
+    PathOutsideRoot,
+    SandboxError,
+    SecretFileRefused,
+    UsageError,
+)
+from .progress import progress_bar, status
+from .sandbox import Sandbox, is_binary
+
+__all__ = ["CLUSTER_MODES", "BatchRun", "read_batch", "run_file_batches", "use_cluster"]
+
+CLUSTER_MODES = ("auto", "always", "never")
+
+_SKIP_REASONS = {
+    FileTooLarge: "too large",
+    SecretFileRefused: "secret",
+    PathOutsideRoot: "outside root",
+    PathNotFound: "unreadable",
+}
+
+
+@dataclass
+class BatchRun:
+    """The results of every batch (in completion order), the files skipped on reading, and where it ran."""
+
+    results: list[Any] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
+    where: str = "in-process"
+
+
+def use_cluster(mode: str, total_bytes: int, settings) -> bool:
+    """Whether a job of ``total_bytes`` runs on the cluster under ``--cluster mode``."""
+    if mode not in CLUSTER_MODES:
+        raise UsageError(f"--cluster must be one of {', '.join(CLUSTER_MODES)}, not {mode!r}.")
+    if mode != "auto":
+        return mode == "always"
+    from .cluster import runtime_if_started
+    from .shared_cluster import shared_address
+
+    return bool(
+        runtime_if_started()
+        or settings.scheduler
+        or shared_address(settings.data_dir)
+        or total_bytes >= settings.inline_bytes
+    )
+
+
+def read_batch(sandbox: Sandbox, names: Sequence[str], skipped: list[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    """``(path, bytes)`` of each readable text file; the others appended to ``skipped`` with a reason."""
+    items = []
+    for name in names:
+        try:
+            data = sandbox.read_bytes(name)
+        except SandboxError as exc:
+            skipped.append((name, next((r for cls, r in _SKIP_REASONS.items() if isinstance(exc, cls)), "unreadable")))
+            continue
+        except OSError:
+            skipped.append((name, "unreadable"))
+            continue
+        if is_binary(data):
+            skipped.append((name, "binary"))
+            continue
+        items.append((name, data))
+    return items
+
+
+def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: Callable[..., Any], *args: Any,
+                     on_cluster: bool, settings, progress: bool, description: str, runtime=None,
+                     preread: dict[str, bytes] | None = None) -> BatchRun:
+    """``task(items, *args)`` for each batch of paths; ``preread`` holds bytes already read."""
+    run = BatchRun()
+    total = sum(len(b) for b in batches)
+
+    def items_of(names) -> list[tuple[str, bytes]]:
+        if preread is None:
+            return read_batch(sandbox, names, run.skipped)
+        return [(n, preread[n]) for n in names]
+
+    if not on_cluster:
+        with progress_bar(total, description, enabled=progress) as bar:
+            for names in batches:
+                run.results.append(task(items_of(names), *args))
+                bar.advance(len(names))
+        return run
+
+    from distributed import KilledWorker, as_completed
+
+    if runtime is None:
+        from .cluster import get_runtime
+
+        runtime = get_runtime(settings)
+    if not runtime.started:
+        with status("Connecting to the Dask cluster…", enabled=progress):
+            _ = runtime.client
+    client = runtime.client
+    run.where = client.scheduler.address
+    token = uuid.uuid4().hex[:12]
+    name = getattr(task, "__name__", "task").replace("_", "-")
+    futures, sizes = [], {}
+    with progress_bar(total, description, enabled=progress) as bar:
+        # read and submit batch by batch: workers start while the client still reads
+        for i, names in enumerate(batches):
+            items = items_of(names)
+            bar.advance(len(names) - len(items))
+            if not items:
+                continue
+            fut = client.submit(task, items, *args, key=f"aiex-{name}-{token}-{i}", pure=False)
+            sizes[fut.key] = len(items)
+            futures.append(fut)
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                try:
+                    run.results.append(fut.result())
+                except KilledWorker as exc:
+                    raise ClusterError(
+                        f"Dask workers kept dying on a batch ({exc}); check the workers' memory limits and logs, "
+                        "or run with --cluster never."
+                    ) from None
+                bar.advance(sizes[fut.key])
+                fut.release()
+        finally:
+            for fut in futures:
+                fut.cancel()
+    return run

@@ -1,0 +1,198 @@
+"""Where the context index lives: a manifest, segments of zarr arrays, and chunk records.
+
+Layout under the index location (``<root>/.aiex/index`` by default; any fsspec URL)::
+
+    manifest.json               the current state: schema, segments, every file -> (segment, index)
+    segments/<id>/arrays.zarr   per-chunk and posting arrays of the files the segment added
+    segments/<id>/files.json    those files: path, content hash, size, mtime, language, ...
+    segments/<id>/records.jsonl one chunk record per line (CHUNK_FIELDS values), with byte offsets
+                                in arrays.zarr/record_offset
+
+A build writes a new segment completely, then replaces ``manifest.json`` in one
+rename, then deletes segments no manifest names. A crash or kill at any moment
+leaves the previous manifest, and every segment it names, intact. Readers only
+follow the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..._version import __version__
+from ...errors import AiexError
+
+__all__ = ["SCHEMA_VERSION", "IndexStore", "SchemaMismatch", "Segment"]
+
+#: bump when the layout or the meaning of an array changes; older indexes are rebuilt
+SCHEMA_VERSION = 1
+ARRAY_NAMES = ("chunk_file", "chunk_kind", "chunk_name", "chunk_len", "chunk_tokens", "chunk_start_line",
+               "chunk_end_line", "post_chunk", "post_term", "post_count")
+
+
+class SchemaMismatch(AiexError):
+    """The index on disk was written by another aiex index schema."""
+
+
+@dataclass
+class Segment:
+    id: str
+    files: list[dict]
+    arrays: dict[str, np.ndarray]
+    record_offset: np.ndarray
+
+
+class IndexStore:
+    """One index location, local path or fsspec URL."""
+
+    def __init__(self, location: str) -> None:
+        import fsspec
+
+        self.location = str(location)
+        self.fs, self.path = fsspec.core.url_to_fs(self.location)
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def __repr__(self) -> str:
+        return f"IndexStore({self.location!r})"
+
+    def _p(self, *parts: str) -> str:
+        return "/".join([self.path.rstrip("/"), *parts])
+
+    # -- manifest ------------------------------------------------------------------------------
+
+    def read_manifest(self, *, check_schema: bool = True) -> dict | None:
+        """The current manifest, ``None`` if there is no index yet."""
+        path = self._p("manifest.json")
+        try:
+            with self.fs.open(path, "rb") as fh:
+                manifest = json.load(fh)
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise AiexError(f"The index manifest {self.location}/manifest.json is unreadable ({exc}); "
+                            "run `aiex build context --rebuild`.") from None
+        if check_schema and manifest.get("schema") != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"The index at {self.location} has schema {manifest.get('schema')} (aiex "
+                f"{manifest.get('aiex', '?')}); this aiex reads schema {SCHEMA_VERSION}.")
+        return manifest
+
+    def write_manifest(self, manifest: dict) -> None:
+        """Replace the manifest in one step (write a temporary file, then rename it)."""
+        manifest = {**manifest, "schema": SCHEMA_VERSION, "aiex": __version__, "written_at": time.time()}
+        data = json.dumps(manifest, separators=(",", ":")).encode()
+        final = self._p("manifest.json")
+        tmp = self._p(f".manifest-{uuid.uuid4().hex}.tmp")
+        self.fs.makedirs(self.path, exist_ok=True)
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(data)
+            if self.local:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if self.local:
+            os.replace(tmp, final)  # atomic on POSIX and Windows
+        else:
+            self.fs.mv(tmp, final)
+
+    # -- segments ------------------------------------------------------------------------------
+
+    @staticmethod
+    def new_segment_id() -> str:
+        return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+    def write_segment(self, segment_id: str, files: list[dict], records: list[list],
+                      arrays: dict[str, np.ndarray]) -> None:
+        import zarr
+
+        base = self._p("segments", segment_id)
+        self.fs.makedirs(base, exist_ok=True)
+        lines = [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records]
+        offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+        if lines:
+            np.cumsum([len(x) for x in lines], out=offsets[1:])
+        with self.fs.open(f"{base}/records.jsonl", "wb") as fh:
+            fh.write(b"".join(lines))
+        group = zarr.open_group(self._zarr_store(f"{base}/arrays.zarr"), mode="w")
+        for name in ARRAY_NAMES:
+            data = arrays[name]
+            group.create_array(name, data=data, chunks=(max(1, min(len(data), 1 << 20)),))
+        group.create_array("record_offset", data=offsets, chunks=(max(1, min(len(offsets), 1 << 20)),))
+        with self.fs.open(f"{base}/files.json", "wb") as fh:
+            fh.write(json.dumps(files, separators=(",", ":")).encode())
+        # written last: a segment without it is incomplete and never named by a manifest
+        with self.fs.open(f"{base}/COMPLETE", "wb") as fh:
+            fh.write(b"ok\n")
+
+    def _zarr_store(self, path: str):
+        if self.local:
+            return path
+        from zarr.storage import FsspecStore
+
+        return FsspecStore.from_url(self.fs.unstrip_protocol(path))
+
+    def read_segment(self, segment_id: str) -> Segment:
+        import zarr
+
+        base = self._p("segments", segment_id)
+        try:
+            with self.fs.open(f"{base}/files.json", "rb") as fh:
+                files = json.load(fh)
+            group = zarr.open_group(self._zarr_store(f"{base}/arrays.zarr"), mode="r")
+            arrays = {name: group[name][:] for name in ARRAY_NAMES}
+            offsets = group["record_offset"][:]
+        except (FileNotFoundError, KeyError) as exc:
+            raise AiexError(f"Index segment {segment_id} in {self.location} is missing or incomplete ({exc}); "
+                            "run `aiex build context --rebuild`.") from None
+        return Segment(segment_id, files, arrays, offsets)
+
+    def read_records(self, segment_id: str, offsets: np.ndarray, rows: list[int]) -> dict[int, list]:
+        """Chunk records ``rows`` (segment-local) of one segment, read by byte offset."""
+        out: dict[int, list] = {}
+        with self.fs.open(self._p("segments", segment_id, "records.jsonl"), "rb") as fh:
+            for row in sorted(rows):
+                fh.seek(int(offsets[row]))
+                out[row] = json.loads(fh.read(int(offsets[row + 1] - offsets[row])))
+        return out
+
+    def segment_ids(self) -> list[str]:
+        try:
+            return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._p("segments"), detail=False))
+        except FileNotFoundError:
+            return []
+
+    def delete_unreferenced(self, keep: set[str]) -> int:
+        """Remove segments (and stale temporary manifests) that the manifest does not name."""
+        removed = 0
+        for seg in self.segment_ids():
+            if seg not in keep:
+                self.fs.rm(self._p("segments", seg), recursive=True)
+                removed += 1
+        try:
+            for entry in self.fs.ls(self.path, detail=False):
+                name = entry.rstrip("/").rsplit("/", 1)[-1]
+                if name.startswith(".manifest-") and name.endswith(".tmp"):
+                    self.fs.rm(entry)
+        except FileNotFoundError:
+            pass
+        return removed
+
+    def size_bytes(self) -> int:
+        try:
+            return int(sum(self.fs.du(self.path, total=False).values()))
+        except FileNotFoundError:
+            return 0
+
+    def wipe(self) -> None:
+        if self.fs.exists(self.path):
+            self.fs.rm(self.path, recursive=True)
+
+
+def manifest_entry(segment_id: str, index: int, file: dict, mtime_ns: int) -> list[Any]:
+    """A file's entry in the manifest: where its chunks are, and what it was when indexed."""
+    return [segment_id, index, file["hash"], file["size"], mtime_ns]
