@@ -150,7 +150,12 @@ _BY_EXTENSION = {ext: spec for spec in LANGUAGES.values() for ext in spec.extens
 
 def language_for_path(path: str | PurePath) -> LanguageSpec | None:
     """The language of a file by its extension, or ``None`` when aiex has no grammar."""
-    return _BY_EXTENSION.get(PurePath(path).suffix.lower())
+    name = path if isinstance(path, str) else str(path)
+    dot = name.rfind(".")
+    # PurePath(name).suffix, without building a path: none for dotfiles and a trailing dot
+    if dot <= max(name.rfind("/"), name.rfind("\\")) + 1 or dot == len(name) - 1:
+        return None
+    return _BY_EXTENSION.get(name[dot:].lower())
 
 
 def get_spec(language: str) -> LanguageSpec:

@@ -25,6 +25,7 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
 from __future__ import annotations
 
 import os
+import re
 import stat as stat_mod
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -61,12 +62,25 @@ def is_binary(data: bytes) -> bool:
     return b"\0" in data[:_BINARY_SNIFF]
 
 
+def _any_pattern(spec) -> re.Pattern | None:
+    """One regex matching every path that any including pattern of ``spec`` could match."""
+    parts = []
+    for pattern in spec.patterns:
+        regex = getattr(pattern, "regex", None)
+        if pattern.include is None:
+            continue
+        if regex is None or not pattern.include:
+            return None  # a negation: no shortcut
+        parts.append(f"(?:{regex.pattern})")
+    return re.compile("|".join(parts)) if parts else None
+
+
 @dataclass
 class FileEntry:
     relpath: str  #: POSIX path relative to the root
     size: int
     language: str
-    mtime_ns: int = 0  #: modification time when scanned
+    mtime_ns: int = field(default=0, compare=False)  #: modification time when scanned
 
 
 @dataclass
@@ -114,6 +128,7 @@ class Sandbox:
         self.max_file_bytes = max_file_bytes
         self._secrets = pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS)
         self._allowed = pathspec.GitIgnoreSpec.from_lines(self.allow_secrets)
+        self._secret_hint = _any_pattern(self._secrets)
         self._dir_cache: dict[str, str] = {}
         self._root_str = str(self.root)
         self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
@@ -171,6 +186,9 @@ class Sandbox:
         return os.path.realpath(target) if os.path.islink(target) else target
 
     def is_secret(self, relpath: str) -> bool:
+        # one combined regex rules out most paths before pathspec's exact (per-pattern) check
+        if self._secret_hint is not None and not self._secret_hint.search(relpath):
+            return False
         return self._secrets.match_file(relpath) and not self._allowed.match_file(relpath)
 
     # -- reading -------------------------------------------------------------

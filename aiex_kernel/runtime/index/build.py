@@ -1,0 +1,290 @@
+"""Build the context index of a project, incrementally.
+
+A file whose size and modification time match the manifest is not read; one that
+differs is read and hashed, and re-indexed only if its content changed. Changed
+and new files go into one new segment (chunking and term counting run as cluster
+tasks for large jobs); deleted files drop out of the manifest. When segments pile
+up (more than ``MAX_SEGMENTS``, or more dead chunks than live ones) the live data
+is merged into one segment, without re-chunking anything.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...core.batching import batch_count, plan_batches
+from ...core.indexing import IndexedBatch, content_hash, index_batch
+from ...errors import AiexError
+from ..file_batches import read_batch, run_file_batches, use_cluster
+from ..sandbox import Sandbox
+from .store import ARRAY_NAMES, IndexStore, SchemaMismatch
+
+__all__ = ["MAX_SEGMENTS", "BuildReport", "build_index", "index_location"]
+
+MAX_SEGMENTS = 8
+
+
+def index_location(root: Path, settings) -> str:
+    """The index of the project at ``root``: the ``index_path`` setting, else ``<root>/.aiex/index``."""
+    configured = getattr(settings, "index_path", None)
+    if configured:
+        return str(configured)
+    return str(Path(root) / ".aiex" / "index")
+
+
+@dataclass
+class BuildReport:
+    root: str
+    location: str
+    files: int = 0
+    chunks: int = 0
+    added: int = 0
+    changed: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    segments: int = 0
+    compacted: bool = False
+    rebuilt: str | None = None  #: why the whole index was rebuilt, if it was
+    where: str = "in-process"
+    seconds: float = 0.0
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.added or self.changed or self.deleted)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["skipped"] = dict(self.skipped)
+        d["up_to_date"] = self.up_to_date
+        return d
+
+
+class _BuildLock:
+    """One build at a time per local index (a pid file; a dead owner's lock is taken over)."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.path = Path(store.path) / "build.lock" if store.local else None
+
+    def __enter__(self):
+        if self.path is None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = self._owner()
+                if owner and _alive(owner):
+                    raise AiexError(f"Another aiex build of this index is running (pid {owner}); wait for it, "
+                                    f"or remove {self.path} if it is not.") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise AiexError(f"Cannot lock {self.path}; remove it if no build is running.")
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+
+    def __exit__(self, *exc) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _scope_test(scopes: Sequence[str]):
+    """A test: is a path under one of ``scopes`` (paths relative to the root)?"""
+    roots = {s.strip("/") for s in scopes}
+    if roots & {".", ""}:
+        return lambda path: True
+
+    def inside(path: str) -> bool:
+        while True:
+            if path in roots:
+                return True
+            cut = path.rfind("/")
+            if cut < 0:
+                return False
+            path = path[:cut]
+
+    return inside
+
+
+def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cluster: str = "auto",
+                progress: bool = True, runtime=None, rebuild: bool = False,
+                store: IndexStore | None = None) -> BuildReport:
+    """Bring the index of ``sandbox.root`` up to date with the files under ``paths``."""
+    started = time.perf_counter()
+    store = store or IndexStore(index_location(sandbox.root, settings))
+    report = BuildReport(root=str(sandbox.root), location=store.location)
+    with _BuildLock(store):
+        manifest = None
+        if rebuild:
+            report.rebuilt = "asked (--rebuild)"
+        else:
+            try:
+                manifest = store.read_manifest()
+            except SchemaMismatch as exc:
+                report.rebuilt = f"{exc} Rebuilding it."
+        old_files: dict[str, list] = dict(manifest["files"]) if manifest else {}
+        old_segments: list[str] = list(manifest["segments"]) if manifest else []
+
+        scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
+        scan = sandbox.scan(list(paths))
+        report.skipped.update(scan.skipped)
+        seen = {f.relpath for f in scan.files}
+        in_scope = _scope_test(scopes)
+        files = {p: e for p, e in old_files.items() if p in seen or not in_scope(p)}
+        report.deleted = len(old_files) - len(files)
+
+        to_index: dict[str, bytes] = {}
+        mtimes: dict[str, int] = {}
+        skipped: list[tuple[str, str]] = []
+        for entry in scan.files:
+            old = files.get(entry.relpath)
+            if old is not None and old[3] == entry.size and old[4] == entry.mtime_ns:
+                report.unchanged += 1
+                continue
+            items = read_batch(sandbox, [entry.relpath], skipped)
+            if not items:
+                files.pop(entry.relpath, None)
+                continue
+            data = items[0][1]
+            if old is not None and old[2] == content_hash(data):
+                files[entry.relpath] = [old[0], old[1], old[2], len(data), entry.mtime_ns]  # touched only
+                report.unchanged += 1
+                continue
+            to_index[entry.relpath] = data
+            mtimes[entry.relpath] = entry.mtime_ns
+            if old is None:
+                report.added += 1
+            else:
+                report.changed += 1
+        for _, reason in skipped:
+            report.skipped[reason] += 1
+
+        segments = [s for s in old_segments if any(e[0] == s for e in files.values())]
+        new_segment = None
+        if to_index:
+            batch = _index_files(sandbox, to_index, settings=settings, cluster=cluster, progress=progress,
+                                 runtime=runtime, report=report)
+            new_segment = store.new_segment_id()
+            for i, f in enumerate(batch.files):
+                files[f["path"]] = [new_segment, i, f["hash"], f["size"], mtimes[f["path"]]]
+            store.write_segment(new_segment, batch.files, batch.records, batch.arrays)
+            segments.append(new_segment)
+
+        live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
+        if len(segments) > MAX_SEGMENTS or live < total // 2:
+            segments, files = _compact(store, segments, files)
+            report.compacted = True
+
+        changed = bool(to_index or report.deleted or report.rebuilt or report.compacted
+                       or files != old_files or manifest is None)
+        if changed:
+            store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
+                                  "built_at": time.time()})
+            store.delete_unreferenced(set(segments))
+        report.files = len(files)
+        report.segments = len(segments)
+        report.chunks = live if not report.compacted else total_after(store, segments)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _index_files(sandbox: Sandbox, to_index: dict[str, bytes], *, settings, cluster: str, progress: bool,
+                 runtime, report: BuildReport) -> IndexedBatch:
+    """Index the files (on the cluster when the job is large or a cluster is up), as one batch."""
+    sizes = [(p, len(d)) for p, d in sorted(to_index.items())]
+    total = sum(s for _, s in sizes)
+    on_cluster = use_cluster(cluster, total, settings)
+    slots = 1
+    if on_cluster:
+        if runtime is None:
+            from ..cluster import get_runtime
+
+            runtime = get_runtime(settings)
+        slots = runtime.nthreads()
+    batches = plan_batches(sizes, batch_count(len(sizes), total, slots))
+    run = run_file_batches(sandbox, batches, index_batch, on_cluster=on_cluster, settings=settings,
+                           progress=progress, description="Indexing", runtime=runtime, preread=to_index)
+    report.where = run.where
+    return merge_batches(sorted(run.results, key=lambda b: b.files[0]["path"] if b.files else ""))
+
+
+def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
+    """One batch from several: file and chunk numbers shifted into one sequence."""
+    out = IndexedBatch()
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAY_NAMES}
+    n_files = n_chunks = 0
+    for b in batches:
+        out.files.extend(b.files)
+        out.records.extend(b.records)
+        for name in ARRAY_NAMES:
+            a = b.arrays[name]
+            if name == "chunk_file":
+                a = a + n_files
+            elif name == "post_chunk":
+                a = a + n_chunks
+            parts[name].append(a)
+        n_files += len(b.files)
+        n_chunks += len(b.records)
+    out.arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=np.int32)) for name, v in parts.items()}
+    return out
+
+
+def _segment_file_chunks(store: IndexStore, segments: list[str]) -> dict[str, list[int]]:
+    """Chunks per file of each segment (from its files.json)."""
+    import json
+
+    out = {}
+    for seg in segments:
+        with store.fs.open(store._p("segments", seg, "files.json"), "rb") as fh:
+            out[seg] = [f["n_chunks"] for f in json.load(fh)]
+    return out
+
+
+def total_after(store: IndexStore, segments: list[str]) -> int:
+    return sum(sum(c) for c in _segment_file_chunks(store, segments).values())
+
+
+def _chunk_totals(counts: dict[str, list[int]], files: dict[str, list]) -> tuple[int, int]:
+    """(live chunks, all chunks) over the segments in ``counts``."""
+    total = sum(sum(c) for c in counts.values())
+    live = sum(counts[e[0]][e[1]] for e in files.values() if e[0] in counts)
+    return live, total
+
+
+def _compact(store: IndexStore, segments: list[str], files: dict[str, list]) -> tuple[list[str], dict]:
+    """Merge the live files of every segment into one new segment (no re-chunking)."""
+    from .view import load_segments
+
+    view = load_segments(store, segments, files)
+    batch = view.as_batch(store)
+    new_id = store.new_segment_id()
+    store.write_segment(new_id, batch.files, batch.records, batch.arrays)
+    new_files = {f["path"]: [new_id, i, f["hash"], f["size"], files[f["path"]][4]] for i, f in enumerate(batch.files)}
+    return [new_id], new_files

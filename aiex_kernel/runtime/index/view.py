@@ -1,0 +1,110 @@
+"""The index as arrays in memory, for ranking: live files and chunks of every segment, renumbered."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...core.chunking import CHUNK_FIELDS, Chunk
+from ...core.indexing import IndexedBatch
+from .store import ARRAY_NAMES, IndexStore, Segment
+
+__all__ = ["IndexView", "load_index", "load_segments"]
+
+
+@dataclass
+class IndexView:
+    store: IndexStore
+    manifest: dict
+    files: list[dict]  #: live files; each with "segment", "local" (index in its segment), "mtime_ns"
+    arrays: dict[str, np.ndarray]  #: ARRAY_NAMES, chunk_file and post_chunk renumbered over live data
+    chunk_segment: np.ndarray  #: index into ``segments`` of each chunk
+    chunk_local: np.ndarray  #: row of each chunk in its segment
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.chunk_local)
+
+    def chunks(self, ids) -> dict[int, Chunk]:
+        """The chunk records of ``ids`` (global chunk ids), read by offset from each segment."""
+        wanted: dict[int, list[int]] = {}
+        for cid in ids:
+            wanted.setdefault(int(self.chunk_segment[cid]), []).append(int(cid))
+        out: dict[int, Chunk] = {}
+        for seg_index, cids in wanted.items():
+            seg = self.segments[seg_index]
+            rows = {int(self.chunk_local[c]): c for c in cids}
+            for row, values in self.store.read_records(seg.id, seg.record_offset, list(rows)).items():
+                out[rows[row]] = Chunk(*values)
+        return out
+
+    def as_batch(self, store: IndexStore) -> IndexedBatch:
+        """Every live file, record and array, as one batch (for compaction)."""
+        records: list[list] = []
+        for seg_index, seg in enumerate(self.segments):
+            rows = self.chunk_local[self.chunk_segment == seg_index]
+            if not len(rows):
+                continue
+            with store.fs.open(store._p("segments", seg.id, "records.jsonl"), "rb") as fh:
+                lines = fh.read().splitlines()
+            records.extend(json.loads(lines[r]) for r in rows)
+        files = [{k: v for k, v in f.items() if k not in ("segment", "local", "mtime_ns")} for f in self.files]
+        return IndexedBatch(files=files, records=records, arrays=dict(self.arrays))
+
+
+def load_index(store: IndexStore) -> IndexView | None:
+    manifest = store.read_manifest()
+    if manifest is None:
+        return None
+    return load_segments(store, manifest["segments"], manifest["files"], manifest)
+
+
+def load_segments(store: IndexStore, segment_ids: list[str], files: dict[str, list],
+                  manifest: dict | None = None) -> IndexView:
+    live_files: list[dict] = []
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAY_NAMES}
+    chunk_segment, chunk_local, segments = [], [], []
+    n_files = n_chunks = 0
+    for seg_index, seg_id in enumerate(segment_ids):
+        seg = store.read_segment(seg_id)
+        segments.append(seg)
+        # which of its files are still the current version
+        file_map = np.full(len(seg.files), -1, dtype=np.int64)
+        for i, f in enumerate(seg.files):
+            entry = files.get(f["path"])
+            if entry is not None and entry[0] == seg_id and entry[1] == i:
+                file_map[i] = n_files
+                live_files.append({**f, "segment": seg_id, "local": i, "mtime_ns": entry[4]})
+                n_files += 1
+        a = seg.arrays
+        chunk_live = file_map[a["chunk_file"]] >= 0 if len(a["chunk_file"]) else np.zeros(0, dtype=bool)
+        rows = np.flatnonzero(chunk_live)
+        chunk_map = np.full(len(a["chunk_file"]), -1, dtype=np.int64)
+        chunk_map[rows] = np.arange(n_chunks, n_chunks + len(rows))
+        for name in ARRAY_NAMES:
+            if not name.startswith("chunk_"):
+                continue
+            values = a[name][rows]
+            if name == "chunk_file":
+                values = file_map[values].astype(np.int32)
+            parts[name].append(values)
+        post_live = chunk_map[a["post_chunk"]] >= 0 if len(a["post_chunk"]) else np.zeros(0, dtype=bool)
+        parts["post_chunk"].append(chunk_map[a["post_chunk"][post_live]].astype(np.int32))
+        parts["post_term"].append(a["post_term"][post_live])
+        parts["post_count"].append(a["post_count"][post_live])
+        chunk_segment.append(np.full(len(rows), seg_index, dtype=np.int32))
+        chunk_local.append(rows.astype(np.int64))
+        n_chunks += len(rows)
+    dtypes = {"post_term": np.uint32, "chunk_kind": np.int8, "chunk_name": np.uint32}
+    arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes.get(name, np.int32)))
+              for name, v in parts.items()}
+    return IndexView(
+        store=store, manifest=manifest or {"segments": segment_ids, "files": files}, files=live_files,
+        arrays=arrays,
+        chunk_segment=np.concatenate(chunk_segment) if chunk_segment else np.zeros(0, dtype=np.int32),
+        chunk_local=np.concatenate(chunk_local) if chunk_local else np.zeros(0, dtype=np.int64),
+        segments=segments,
+    )
