@@ -147,6 +147,13 @@ def _settings_class() -> type[BaseSettings]:
             default_factory=dict,
             description="Cluster-wide limit of concurrent requests per provider; key \"default\" for the rest (64).",
         )
+        # -- the context index --------------------------------------------------------------------
+        index_path: str | None = Field(
+            None, description="Where the project's index lives: a path or fsspec URL (default <root>/.aiex/index)."
+        )
+        context_budget: int = Field(4096, ge=0, description="Tokens of project context sent with a question.")
+        redact_secrets: bool = Field(True, description="Redact API keys, tokens and passwords before sending.")
+
         # -- notebooks (the magics and the kernel; traitlets in ipython_config.py override these) --
         max_history: int = Field(5, ge=0, description="Exchanges kept as conversation memory by %%aiex.")
         cells_budget: int = Field(2000, ge=100, description="Tokens of recent cells that `%%aiex --cells N` may add.")

@@ -57,14 +57,17 @@ def _aiex_command() -> list[str]:
 
 
 @pytest.fixture
-def cli():
-    """Run the real installed ``aiex`` command in a subprocess."""
+def cli(tmp_path_factory):
+    """Run the real installed ``aiex`` command in a subprocess (by default in an empty directory that is
+    in no project, so no project context is picked up)."""
     import subprocess
+
+    outside = tmp_path_factory.mktemp("cwd")
 
     def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 180):
         full_env = {**os.environ, **(env or {})}
-        return subprocess.run([*_aiex_command(), *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run([*_aiex_command(), *args], cwd=cwd or outside, env=full_env, capture_output=True,
+                              text=True, timeout=timeout)
 
     return run
 

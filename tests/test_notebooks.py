@@ -33,8 +33,9 @@ def test_notebook_runs(path, aiex_kernel_path, llm_server, monkeypatch, tmp_path
     monkeypatch.setenv("AIEX_MAX_RETRIES", "0")
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata.kernelspec.name == "aiex"
+    # run where the notebook is copied, as a user would (a notebook may build files next to itself)
     client = nbclient.NotebookClient(nb, timeout=180, kernel_name="aiex",
-                                     resources={"metadata": {"path": str(path.parent)}})
+                                     resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     errors = [o for o in outputs if o.output_type == "error"]

@@ -29,6 +29,7 @@ __all__ = [
     "interpolate",
     "looks_like_prose",
     "system_prompt",
+    "with_context",
 ]
 
 SYSTEM_PROMPT = (
@@ -163,3 +164,9 @@ def looks_like_prose(text: str) -> bool:
         return False
     words = sum(1 for t in tokens if _WORD.fullmatch(t))
     return words / len(tokens) >= 0.8
+
+
+def with_context(prompt: str, context: str, project: str) -> str:
+    """The question with the project's code in front of it."""
+    return (f"Code from the project `{project}` that may be relevant, most relevant first within each file "
+            f"(some bodies elided, some files outlined):\n\n{context}\n\n---\n\n{prompt}")

@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..core.conversation import Conversation
-from ..core.llm import AiexRequest, Message
+from ..core.llm import Message
 from ..core.prompts import FORMATS, CellRecord, cells_context, explain_prompt, fix_prompt, interpolate, system_prompt
 from ..errors import UsageError
 from .display import AiexResult, StreamView
@@ -40,6 +40,7 @@ class Assistant:
         self.loop = LoopThread("aiex-notebook")
         self._providers: dict = {}
         self._default: tuple[tuple, Any] | None = None
+        self._context_note_shown = False
 
     def close(self) -> None:
         self.loop.close()
@@ -81,7 +82,8 @@ class Assistant:
 
     def ask(self, prompt: str, *, model: str | None = None, fmt: str = "markdown", stream: bool = True,
             cells: int = 0, memory: bool = True, interpolate_names: bool = True,
-            max_tokens: int | None = None) -> AiexResult:
+            max_tokens: int | None = None, context: str | None = None, use_context: bool = True,
+            context_budget: int | None = None, dry_run: bool = False):
         """Ask the model; stream the answer into the output; return it as an :class:`AiexResult`."""
         if fmt not in FORMATS:
             raise UsageError(f"-f/--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
@@ -98,11 +100,27 @@ class Assistant:
         history = self.conversation.messages() if memory else ()
         text = prompt
         if cells:
-            context, _ = cells_context(self.recent_cells(cells), self.magics.cells_budget)
-            if context:
-                text = f"{context}\n\n{prompt}"
-        request = AiexRequest(messages=(*history, Message("user", text)), model=choice.model,
-                              system=system_prompt(fmt), max_tokens=max_tokens or self.magics.max_tokens)
+            recent, _ = cells_context(self.recent_cells(cells), self.magics.cells_budget)
+            if recent:
+                text = f"{recent}\n\n{prompt}"
+        from ..runtime.ask import plan_ask
+        from .verbs.options import resolve_context_root
+
+        root, note = resolve_context_root(context, use_context, context_budget)
+        if note and not self._context_note_shown:
+            print(f"aiex: {note}")
+            self._context_note_shown = True
+        plan = plan_ask(text, choice=choice, settings=settings, history=history, system=system_prompt(fmt),
+                        context_root=root, budget=context_budget, max_tokens=max_tokens or self.magics.max_tokens,
+                        progress=True)
+        for line in plan.notes():
+            print(f"aiex: {line}")
+        if dry_run:
+            from .verbs.models import dry_run_result
+
+            print(dry_run_result(plan).human)
+            return plan.to_dict()
+        request = plan.request
         provider = self.provider(choice.spec)
         if stream:
             view = StreamView(self.shell, fmt)

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "aiex_kernel.interfaces.verbs.cluster",
     "aiex_kernel.interfaces.verbs.models",
     "aiex_kernel.interfaces.verbs.kernel",
+    "aiex_kernel.interfaces.verbs.context",
 )
 
 

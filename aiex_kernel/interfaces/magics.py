@@ -28,16 +28,18 @@ __all__ = ["AiexMagics", "MagicParser", "register"]
 
 NOTEBOOK_HELP = """\
 Notebook commands:
-  %aiex ask [-m MODEL] QUESTION   ask a one-line question (quotes optional)
-  %aiex explain [-m MODEL] OBJ    explain a live object: its source, type, signature, docstring, value
-  %aiex fix [-m MODEL]            explain the last exception and propose a fix
+  %aiex ask [OPTIONS] QUESTION    ask a one-line question (quotes optional)
+  %aiex explain [OPTIONS] OBJ     explain a live object: its source, type, signature, docstring, value
+  %aiex fix [OPTIONS]             explain the last exception and propose a fix
+    OPTIONS: -m MODEL, --context PATH, --no-context, --context-budget N, --dry-run
   %aiex insert                    put the last answer's code into a new cell below
   %aiex alias NAME TARGET         a short name for a model id, for this session
   %aiex dealias NAME              forget a session alias
   %aiex reset                     forget the conversation memory
 
 %%aiex [MODEL] [-f markdown|code|text|json|html|math] [--no-stream] [--no-interpolate]
-       [--cells N] [--max-tokens N] [-o VAR]
+       [--cells N] [--max-tokens N] [-o VAR] [--context PATH | --no-context]
+       [--context-budget N] [--dry-run]
   The prompt is the rest of the cell. {name}, {In[n]}, {Out[n]}, {Err[n]} are filled in
   when they exist; every other brace stays as written.
 """
@@ -72,6 +74,11 @@ def _cell_parser() -> MagicParser:
     p.add_argument("--cells", type=int, default=0, metavar="N", help="add the last N executed cells to the prompt")
     p.add_argument("--max-tokens", type=int, metavar="N", help="longest answer in tokens")
     p.add_argument("-o", "--output", metavar="VAR", help="also bind the result to VAR")
+    p.add_argument("--context", metavar="PATH", help="use the context of the project holding PATH")
+    p.add_argument("--no-context", dest="use_context", action="store_false", default=True,
+                   help="send no project context")
+    p.add_argument("--context-budget", type=int, metavar="N", help="tokens of project context")
+    p.add_argument("--dry-run", action="store_true", help="show the exact messages, send nothing")
     return p
 
 
@@ -130,7 +137,9 @@ class AiexMagics(Magics):
         if args.output is not None and not args.output.isidentifier():
             raise IPythonUsageError(f"-o needs a variable name, not {args.output!r}.")
         result = self.assistant.ask(cell, model=args.model, fmt=args.format, stream=args.stream, cells=args.cells,
-                                    interpolate_names=args.interpolate, max_tokens=args.max_tokens)
+                                    interpolate_names=args.interpolate, max_tokens=args.max_tokens,
+                                    context=args.context, use_context=args.use_context,
+                                    context_budget=args.context_budget, dry_run=args.dry_run)
         if args.output:
             self.shell.user_ns[args.output] = result
         return result
@@ -148,31 +157,44 @@ class AiexMagics(Magics):
     # -- notebook commands ------------------------------------------------------------------------
 
     @staticmethod
-    def _leading_model(rest: str) -> tuple[str | None, str]:
-        """``-m MODEL rest`` / ``--model MODEL rest`` -> (MODEL, rest); the rest stays raw."""
-        head, _, tail = rest.partition(" ")
-        if head in ("-m", "--model"):
-            model, _, tail = tail.strip().partition(" ")
-            if not model:
-                raise IPythonUsageError(f"{head} needs a model id, e.g. `%aiex ask -m ollama:llama3.2 why?`.")
-            return model, tail.strip()
-        return None, rest
+    def _leading_options(rest: str) -> tuple[dict, str]:
+        """Options before the raw text: ``-m/--model MODEL``, ``--context PATH``, ``--context-budget N``,
+        ``--no-context``, ``--dry-run``; the rest of the line stays exactly as typed."""
+        options: dict = {}
+        valued = {"-m": "model", "--model": "model", "--context": "context", "--context-budget": "context_budget"}
+        while True:
+            head, _, tail = rest.strip().partition(" ")
+            if head in valued:
+                value, _, rest = tail.strip().partition(" ")
+                if not value:
+                    raise IPythonUsageError(f"{head} needs a value, e.g. `%aiex ask -m ollama:llama3.2 why?`.")
+                if valued[head] == "context_budget":
+                    if not value.isdigit():
+                        raise IPythonUsageError(f"--context-budget needs a number of tokens, not {value!r}.")
+                    value = int(value)
+                options[valued[head]] = value
+            elif head == "--no-context":
+                options["use_context"], rest = False, tail
+            elif head == "--dry-run":
+                options["dry_run"], rest = True, tail
+            else:
+                return options, rest.strip()
 
     def _ask(self, rest: str):
-        model, prompt = self._leading_model(rest)
+        options, prompt = self._leading_options(rest)
         if not prompt:
             raise IPythonUsageError("Ask something: `%aiex ask what does zip(*rows) do?`")
-        return self.assistant.ask(prompt, model=model, memory=False)
+        return self.assistant.ask(prompt, memory=False, **options)
 
     def _explain(self, rest: str):
-        model, expression = self._leading_model(rest)
-        return self.assistant.explain(expression, model=model)
+        options, expression = self._leading_options(rest)
+        return self.assistant.explain(expression, **options)
 
     def _fix(self, rest: str):
-        model, extra = self._leading_model(rest)
+        options, extra = self._leading_options(rest)
         if extra:
-            raise IPythonUsageError(f"`%aiex fix` takes no argument but -m MODEL (got {extra!r}).")
-        return self.assistant.fix(model=model)
+            raise IPythonUsageError(f"`%aiex fix` takes only options such as -m MODEL (got {extra!r}).")
+        return self.assistant.fix(**options)
 
     def _insert(self, rest: str):
         if rest:

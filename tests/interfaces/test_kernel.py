@@ -17,13 +17,13 @@ def kernel_prefix(tmp_path, cli):
     return prefix
 
 
-def start_kernel(prefix, env):
+def start_kernel(prefix, env, cwd):
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import KernelManager
 
     ksm = KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
     km = KernelManager(kernel_name="aiex", kernel_spec_manager=ksm)
-    km.start_kernel(env=env)
+    km.start_kernel(env=env, cwd=str(cwd))
     kc = km.client()
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
@@ -48,12 +48,12 @@ def execute(kc, code, timeout=60):
 
 
 @pytest.fixture
-def kernel(kernel_prefix, llm_server, isolated_env):
+def kernel(kernel_prefix, llm_server, isolated_env, tmp_path):
     import os
 
     env = {**os.environ, "OPENAI_API_KEY": "sk-test-kernel", "OPENAI_BASE_URL": llm_server.url + "/v1",
            "AIEX_MAX_RETRIES": "0"}
-    km, kc = start_kernel(kernel_prefix, env)
+    km, kc = start_kernel(kernel_prefix, env, tmp_path)
     yield kc
     kc.stop_channels()
     km.shutdown_kernel(now=True)

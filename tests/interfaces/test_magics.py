@@ -13,9 +13,10 @@ from aiex_kernel.interfaces.display import AiexResult
 
 
 @pytest.fixture
-def shell(llm_server, monkeypatch):
+def shell(llm_server, monkeypatch, tmp_path):
     from IPython.core.interactiveshell import InteractiveShell
 
+    monkeypatch.chdir(tmp_path)  # in no project: no project context unless a test asks for it
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-magics")
     monkeypatch.setenv("OPENAI_BASE_URL", llm_server.url + "/v1")
     monkeypatch.setenv("AIEX_MAX_RETRIES", "0")

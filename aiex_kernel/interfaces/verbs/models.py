@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..commands import REGISTRY, Result, arg
-from .options import ROOT_ARGS, project_settings
+from .options import CONTEXT_ARGS, ROOT_ARGS, context_root, project_settings
 
 MODEL_ARG = arg("-m", "--model", metavar="MODEL",
                 help="provider:model or an alias, e.g. ollama:llama3.2 (default: the first available; "
@@ -21,6 +21,7 @@ MODEL_ARG = arg("-m", "--model", metavar="MODEL",
             help="print the answer when it is complete"),
         arg("--max-tokens", type=int, default=1024, metavar="N", help="longest answer in tokens (default 1024)"),
         arg("--temperature", type=float, metavar="T", help="sampling temperature (default: the model's)"),
+        *CONTEXT_ARGS,
         *ROOT_ARGS,
     ],
 )
@@ -28,23 +29,41 @@ def ask(args, ctx) -> Result:
     """Ask a model. With no --model, aiex picks the first available (a cloud key,
     then a running Ollama or LM Studio, then the embedded model) and says which.
     `--json` prints the whole response: text, code blocks, model, usage, cost."""
-    from ...core.llm import AiexRequest
     from ...errors import UsageError
     from ...runtime.aio import run_sync
+    from ...runtime.ask import plan_ask
     from ...runtime.providers.selection import choose_model
 
     prompt = _prompt(args.prompt, ctx)
     if args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1.")
-    _, settings = project_settings(args)
+    root, note = context_root(args)
+    _, settings = project_settings(args, args.context)
     choice = run_sync(lambda: choose_model(args.model, settings))
     if not args.model:
         ctx.note(f"using {choice.id} ({choice.reason})")
-    request = AiexRequest.ask(prompt, model=choice.model, system=args.system, max_tokens=args.max_tokens,
-                              temperature=args.temperature)
+    if note:
+        ctx.note(note)
+    plan = plan_ask(prompt, choice=choice, settings=settings, system=args.system, context_root=root,
+                    budget=args.context_budget, max_tokens=args.max_tokens, temperature=args.temperature,
+                    progress=ctx.progress)
+    for line in plan.notes():
+        ctx.note(line)
+    if args.dry_run:
+        return dry_run_result(plan)
     streaming = args.stream and args.output == "text" and ctx.write is not None
-    response = choice.spec.build().complete_sync(request, on_delta=ctx.write if streaming else None)
-    return Result(response.to_dict(), human=response.text, shown=streaming)
+    response = choice.spec.build().complete_sync(plan.request, on_delta=ctx.write if streaming else None)
+    data = response.to_dict()
+    data["context"] = plan.to_dict()["context"]
+    return Result(data, human=response.text, shown=streaming)
+
+
+def dry_run_result(plan) -> Result:
+    """What --dry-run shows: the exact messages that would be sent, and to which model."""
+    lines = [f"Would send to {plan.choice.id} (max {plan.request.max_tokens} tokens):"]
+    for message in plan.messages():
+        lines += ["", f"── {message['role']} ──", message["content"]]
+    return Result(plan.to_dict(), human="\n".join(lines))
 
 
 def _prompt(words: list[str], ctx) -> str:

@@ -65,7 +65,7 @@ class AnthropicProvider(SDKProvider):
             page = await self.client().models.list()
         return sorted(m.id for m in page.data)
 
-    async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
+    async def _stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         import anthropic
 
         params = self._params(request)

@@ -44,11 +44,27 @@ class Provider(ABC):
     #: per-model price overrides (``[prices]`` in config.toml)
     prices: Mapping[str, tuple[float, float]] | None = None
 
-    @abstractmethod
+    #: redact secrets from every request before it is sent (``redact_secrets`` setting)
+    redact: bool = True
+
     def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         """Text deltas as they arrive, then the final response."""
+        return self._stream(self.prepare(request))
+
+    @abstractmethod
+    def _stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
+        """The provider's streaming call, for a prepared request."""
+
+    def prepare(self, request: AiexRequest) -> AiexRequest:
+        """The request as it will be sent: secrets redacted (unless ``redact`` is off)."""
+        if not self.redact:
+            return request
+        from ...core.redact import redact_request
+
+        return redact_request(request)[0]
 
     async def complete(self, request: AiexRequest) -> AiexResponse:
+        request = self.prepare(request)
         if request.json_schema is None:
             return await self._complete_once(request)
         try:
@@ -76,7 +92,7 @@ class Provider(ABC):
     async def _drain(self, request: AiexRequest, on_delta: Callable[[str], object] | None = None) -> AiexResponse:
         """The stream consumed (each delta handed to ``on_delta``), its final response returned."""
         final = None
-        async for item in self.stream(request):
+        async for item in self._stream(request):
             if isinstance(item, AiexResponse):
                 final = item
             elif on_delta is not None:
@@ -103,7 +119,7 @@ class Provider(ABC):
             try:
                 if on_delta is None or request.json_schema is not None:
                     return await self.complete(request)
-                return await self._drain(request, on_delta)
+                return await self._drain(self.prepare(request), on_delta)
             finally:
                 await self.aclose()
 

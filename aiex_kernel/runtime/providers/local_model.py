@@ -105,7 +105,7 @@ class LocalProvider(Provider):
             except ValueError as exc:  # e.g. the prompt is longer than the context
                 raise ProviderError(f"The embedded model cannot take this request: {exc}") from None
 
-    async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
+    async def _stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         started = time.perf_counter()

@@ -58,7 +58,7 @@ class OllamaProvider(SDKProvider):
             options["stop"] = list(request.stop)
         return options
 
-    async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
+    async def _stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         if not request.model:
             raise ProviderError("Name an Ollama model, e.g. `ollama:llama3.2`; `aiex list models` shows them.")
         messages = request.chat_messages()

@@ -65,7 +65,7 @@ class OpenAIProvider(SDKProvider):
                                          "json_schema": {"name": "answer", "schema": dict(request.json_schema)}}
         return params
 
-    async def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
+    async def _stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         params = self._params(request)
         first = None
         parts: list[str] = []

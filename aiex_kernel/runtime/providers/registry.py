@@ -40,6 +40,7 @@ class ProviderSpec:
     factory: str  #: "module:Class" in aiex_kernel.runtime.providers
     options: dict[str, Any] = field(default_factory=dict)
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    redact: bool = True  #: redact secrets before sending (``redact_secrets`` setting)
 
     def provider_class(self) -> type[Provider]:
         module, cls = self.factory.split(":")
@@ -49,6 +50,7 @@ class ProviderSpec:
         provider = self.provider_class()(**{**self.options, **overrides})
         if self.prices:
             provider.prices = self.prices
+        provider.redact = self.redact
         return provider
 
     def cache_key(self) -> tuple:
@@ -64,7 +66,8 @@ class ProviderSpec:
         names.add(self.options.get("key_env"))
         env = tuple((name, hashlib.sha256(os.environ.get(name, "").encode()).hexdigest()[:16])
                     for name in sorted(n for n in names if n))
-        return (self.factory, tuple(sorted(self.options.items())), tuple(sorted(self.prices.items())), env)
+        return (self.factory, tuple(sorted(self.options.items())), tuple(sorted(self.prices.items())), self.redact,
+                env)
 
     @property
     def is_endpoint(self) -> bool:
@@ -74,17 +77,18 @@ class ProviderSpec:
 def provider_specs(settings) -> dict[str, ProviderSpec]:
     """Every provider the settings know: the built-in ones, then config endpoints."""
     prices = dict(settings.prices)
+    redact = settings.redact_secrets
     timeouts = {"timeout": settings.request_timeout, "max_retries": settings.max_retries}
     specs = {
-        "openai": ProviderSpec("openai", FACTORIES["openai"], dict(timeouts), prices),
-        "anthropic": ProviderSpec("anthropic", FACTORIES["anthropic"], dict(timeouts), prices),
+        "openai": ProviderSpec("openai", FACTORIES["openai"], dict(timeouts), prices, redact),
+        "anthropic": ProviderSpec("anthropic", FACTORIES["anthropic"], dict(timeouts), prices, redact),
         "ollama": ProviderSpec("ollama", FACTORIES["ollama"],
-                               {"timeout": max(settings.request_timeout, OLLAMA_MIN_TIMEOUT)}, prices),
-        "lmstudio": ProviderSpec("lmstudio", FACTORIES["lmstudio"], dict(timeouts), prices),
-        "local": ProviderSpec("local", FACTORIES["local"], {}, prices),
+                               {"timeout": max(settings.request_timeout, OLLAMA_MIN_TIMEOUT)}, prices, redact),
+        "lmstudio": ProviderSpec("lmstudio", FACTORIES["lmstudio"], dict(timeouts), prices, redact),
+        "local": ProviderSpec("local", FACTORIES["local"], {}, prices, redact),
     }
     for name, endpoint in sorted(settings.endpoints.items()):
         specs[name] = ProviderSpec(name, ENDPOINT_FACTORY, {
             "name": name, "base_url": endpoint.base_url, "key_env": endpoint.key_env,
-            "default_model": endpoint.default_model, **timeouts}, prices)
+            "default_model": endpoint.default_model, **timeouts}, prices, redact)
     return specs

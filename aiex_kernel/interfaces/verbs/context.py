@@ -1,0 +1,129 @@
+"""``aiex build context`` and ``aiex show context``: the project's context index."""
+
+from __future__ import annotations
+
+from ..commands import REGISTRY, Result, arg
+from .options import CLUSTER_ARGS, FILE_ARGS, ROOT_ARGS, abspaths, project_settings
+
+
+def _project(args):
+    from ...runtime.index import open_sandbox
+
+    path = getattr(args, "path", None)
+    root, settings = project_settings(args, path)
+    return root, settings, open_sandbox(root, settings)
+
+
+@REGISTRY.command(
+    "build", "context",
+    help="build or update the project's context index (incremental: only changed files are re-read)",
+    args=[
+        arg("--path", metavar="P", help="index only files under P (default: the whole project)"),
+        arg("--rebuild", action="store_true", help="start from scratch instead of updating"),
+        *ROOT_ARGS, *FILE_ARGS, *CLUSTER_ARGS,
+    ],
+)
+def build_context(args, ctx) -> Result:
+    """Index the project for context: chunks, search terms and arrays in <root>/.aiex/index
+    (or the `index_path` setting). Files unchanged since the last build are not read;
+    large builds run on the Dask cluster with a progress bar."""
+    from ...runtime.index.build import build_index
+
+    root, settings, sandbox = _project(args)
+    paths = abspaths([args.path]) if args.path else ["."]
+    report = build_index(sandbox, settings=settings, paths=paths, cluster=args.cluster, rebuild=args.rebuild,
+                         progress=ctx.progress and args.progress and settings.progress)
+    data = report.to_dict()
+    if report.up_to_date and not report.rebuilt:
+        head = f"The index of {report.root} is up to date"
+    else:
+        head = (f"Indexed {report.root}: {report.added:,} added, {report.changed:,} changed, "
+                f"{report.deleted:,} deleted, {report.unchanged:,} unchanged")
+    text = (f"{head} ({report.files:,} files, {report.chunks:,} chunks, {report.segments} segment"
+            f"{'s' if report.segments != 1 else ''}; {report.seconds:.2f} s, {report.where}).\nIndex: {report.location}")
+    if report.rebuilt:
+        text = f"Rebuilt: {report.rebuilt}\n{text}"
+    return Result(data, human=text)
+
+
+def _counter_model(args, settings):
+    """(provider, model) whose tokenizer counts the budget: --model, else the default model if one is set up."""
+    from ...errors import AiexError
+    from ...runtime.aio import run_sync
+    from ...runtime.providers.selection import choose_model
+
+    try:
+        choice = run_sync(lambda: choose_model(args.model, settings))
+    except AiexError:
+        if args.model:
+            raise
+        return None, None
+    return choice.spec.name, choice.model
+
+
+@REGISTRY.command(
+    "show", "context",
+    help="the context aiex would send for a question (or --stats: what the index holds)",
+    args=[
+        arg("--query", "-q", default="", metavar="Q", help="the question to rank the code for"),
+        arg("--budget", type=int, metavar="N", help="tokens of context (default: the context_budget setting, 4096)"),
+        arg("--model", "-m", metavar="MODEL", help="count tokens with this model's tokenizer (default: the default model)"),
+        arg("--stats", action="store_true", help="what the index holds instead of a context"),
+        arg("--no-build", dest="build", action="store_false", default=True,
+            help="use the index as it is (default: update it first)"),
+        arg("--path", metavar="P", help="a path inside the project (default: the current directory)"),
+        *ROOT_ARGS, *FILE_ARGS,
+    ],
+)
+def show_context(args, ctx) -> Result:
+    """Show the context for --query within --budget tokens: the most relevant chunks in full,
+    then signatures with bodies elided, then file outlines, grouped by file; counted with the
+    model's own tokenizer where one is available offline, else a conservative estimate."""
+    from ...errors import UsageError
+    from ...runtime.index import project_context
+
+    root, settings, sandbox = _project(args)
+    if args.stats:
+        return _stats(sandbox, settings)
+    budget = settings.context_budget if args.budget is None else args.budget
+    if budget < 0:
+        raise UsageError("--budget must be 0 or more.")
+    provider, model = _counter_model(args, settings)
+    result = project_context(sandbox.root, settings, args.query, budget, provider=provider, model=model,
+                             progress=ctx.progress, build=args.build)
+    how = result.tokenizer if result.exact else f"{result.tokenizer}, conservative"
+    levels = ", ".join(f"{n} {k}" for k, n in result.levels.items() if n)
+    footer = (f"── {result.tokens:,} / {budget:,} tokens ({how}) · {len(result.files)} files · {levels or 'nothing'}"
+              f" · {result.seconds * 1000:.0f} ms")
+    if result.stale:
+        footer += f"\n── {len(result.stale)} files changed since indexing (shown as signatures): run `aiex build context`"
+    return Result(result.to_dict(), human=(result.text + "\n\n" if result.text else "") + footer)
+
+
+def _stats(sandbox, settings) -> Result:
+    from collections import Counter
+
+    from ...runtime.index import cached_view
+    from ...runtime.index.build import index_location
+    from ...runtime.index.store import SCHEMA_VERSION, IndexStore
+
+    store = IndexStore(index_location(sandbox.root, settings))
+    view = cached_view(store)
+    if view is None:
+        from ...errors import AiexError
+
+        raise AiexError(f"No index at {store.location} yet: `aiex build context` builds it.")
+    languages = Counter(f["language"] for f in view.files)
+    data = {
+        "location": store.location, "root": str(sandbox.root), "schema": SCHEMA_VERSION,
+        "files": len(view.files), "chunks": view.n_chunks, "tokens": int(view.arrays["chunk_tokens"].sum()),
+        "postings": int(len(view.arrays["post_term"])), "segments": len(view.segments),
+        "bytes_on_disk": store.size_bytes(), "built_at": view.manifest.get("built_at"),
+        "languages": dict(languages.most_common()),
+    }
+    langs = ", ".join(f"{k} {v:,}" for k, v in languages.most_common())
+    text = (f"Index of {data['root']} at {store.location} (schema {SCHEMA_VERSION}):\n"
+            f"  {data['files']:,} files ({langs})\n  {data['chunks']:,} chunks, about {data['tokens']:,} tokens\n"
+            f"  {data['postings']:,} term postings in {data['segments']} segment(s), "
+            f"{data['bytes_on_disk'] / 1048576:.1f} MiB on disk")
+    return Result(data, human=text)

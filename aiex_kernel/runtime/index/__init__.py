@@ -1,0 +1,55 @@
+"""The project context index (boundary layer): build it, load it, ask it for context.
+
+``project_context`` is what ``aiex ask`` and the notebook use: bring the index up to
+date (incremental, cheap when nothing changed), load it (cached while unchanged)
+and assemble the context for a question within a token budget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["open_sandbox", "project_context", "cached_view"]
+
+_VIEWS: dict[str, tuple[float, object]] = {}
+
+
+def open_sandbox(root, settings):
+    from ..sandbox import Sandbox
+
+    return Sandbox(root, allow_secrets=settings.allow_secrets, max_file_bytes=settings.max_file_bytes)
+
+
+def cached_view(store):
+    """The loaded index at ``store``, reloaded only when its manifest changed."""
+    from .view import load_segments
+
+    manifest = store.read_manifest()
+    if manifest is None:
+        return None
+    stamp = manifest.get("written_at", 0.0)
+    hit = _VIEWS.get(store.location)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    view = load_segments(store, manifest["segments"], manifest["files"], manifest)
+    _VIEWS[store.location] = (stamp, view)
+    return view
+
+
+def project_context(root: Path, settings, query: str, budget: int, *, provider: str | None, model: str | None,
+                    progress: bool = False, build: bool = True):
+    """The context for ``query`` from the project at ``root`` (a ContextResult), building the index first."""
+    from ...errors import AiexError
+    from ..tokenizers import token_counter
+    from .build import build_index, index_location
+    from .context import assemble_context
+    from .store import IndexStore
+
+    sandbox = open_sandbox(root, settings)
+    store = IndexStore(index_location(sandbox.root, settings))
+    if build:
+        build_index(sandbox, settings=settings, store=store, progress=progress)
+    view = cached_view(store)
+    if view is None:
+        raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
+    return assemble_context(view, sandbox, query, budget, token_counter(provider, model))

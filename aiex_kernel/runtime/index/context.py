@@ -1,0 +1,155 @@
+"""Assemble the context for a question: rank the index, read the winning code, fit the budget."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ...core.chunking import Chunk
+from ...core.compress import Piece, fit
+from ...core.indexing import KINDS
+from ...core.ranking import QueryTerms, rank_chunks
+from ...core.tokens import estimate_tokens
+from ..sandbox import Sandbox
+from ..tokenizers import TokenCounter
+from .view import IndexView
+
+__all__ = ["ContextResult", "assemble_context"]
+
+#: chunks considered for the full and signature levels
+MAX_CANDIDATES = 300
+#: files given an outline
+MAX_OUTLINES = 200
+#: definitions listed in one outline
+OUTLINE_NAMES = 40
+#: share of the budget the full chunks may take (the rest goes to signatures and outlines)
+FULL_SHARE = 0.65
+_MODULE = KINDS.index("module")
+
+
+@dataclass
+class ContextResult:
+    query: str
+    text: str
+    tokens: int
+    budget: int
+    tokenizer: str
+    exact: bool
+    files: list[str]
+    levels: dict[str, int]
+    candidates: int
+    stale: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int, counter: TokenCounter, *,
+                     file_prior: np.ndarray | None = None, similarity: np.ndarray | None = None,
+                     summaries: dict[str, str] | None = None) -> ContextResult:
+    """The most relevant code for ``query`` in at most ``budget`` tokens (by ``counter``)."""
+    started = time.perf_counter()
+    arrays = view.arrays
+    q = QueryTerms(query)
+    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity)
+    n_files = len(view.files)
+    file_score = np.zeros(n_files)
+    if len(scores):
+        np.maximum.at(file_score, arrays["chunk_file"], scores)
+    chunk_scores = np.where(arrays["chunk_kind"] == _MODULE, 0.0, scores)
+    ranked = np.argsort(-chunk_scores, kind="stable")
+    ranked = ranked[chunk_scores[ranked] > 0][:MAX_CANDIDATES]
+    records = view.chunks(ranked.tolist()) if len(ranked) else {}
+
+    stale: set[str] = set()
+    sources: dict[str, bytes | None] = {}
+
+    def source(path: str, file_index: int) -> bytes | None:
+        if path not in sources:
+            sources[path] = _read_current(sandbox, path, view.files[file_index], stale)
+        return sources[path]
+
+    full: list[Piece] = []
+    signatures: list[Piece] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
+    spent = 0
+    for cid in ranked.tolist():
+        chunk = records[cid]
+        inside = any(a <= chunk.start_line and chunk.end_line <= b for a, b in taken.get(chunk.path, ()))
+        if inside:
+            continue
+        overlaps = any(not (chunk.end_line < a or b < chunk.start_line) for a, b in taken.get(chunk.path, ()))
+        data = None
+        if not overlaps and spent + chunk.tokens <= FULL_SHARE * budget:
+            data = source(chunk.path, int(arrays["chunk_file"][cid]))
+        if data is not None:
+            full.append(Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data), cid))
+            taken.setdefault(chunk.path, []).append((chunk.start_line, chunk.end_line))
+            spent += chunk.tokens
+        else:
+            signatures.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
+
+    outlines = _outlines(view, file_score, summaries)
+    fitted = fit([*full, *signatures, *outlines], budget, counter.count, estimate=estimate_tokens)
+    return ContextResult(query=query, text=fitted.text, tokens=fitted.tokens, budget=budget, tokenizer=counter.name,
+                         exact=counter.exact, files=fitted.files, levels=fitted.counts(),
+                         candidates=fitted.candidates, stale=sorted(stale),
+                         seconds=time.perf_counter() - started)
+
+
+def _read_current(sandbox: Sandbox, path: str, entry: dict, stale: set[str]) -> bytes | None:
+    """The file's bytes if it is still what the index saw (else None, and it is noted as stale)."""
+    try:
+        st = sandbox.stat(path)
+        if st.st_size != entry["size"] or st.st_mtime_ns != entry["mtime_ns"]:
+            stale.add(path)
+            return None
+        return sandbox.read_bytes(path)
+    except (OSError, Exception):  # noqa: BLE001 - a file that vanished or became unreadable
+        stale.add(path)
+        return None
+
+
+def _full_text(chunk: Chunk, data: bytes) -> str:
+    start = data.rfind(b"\n", 0, chunk.start_byte) + 1
+    end = data.find(b"\n", max(chunk.end_byte - 1, 0))
+    code = data[start: end if end >= 0 else len(data)].decode("utf-8", "replace")
+    code = textwrap.dedent(code).rstrip()
+    return f"lines {chunk.start_line}-{chunk.end_line}:\n```{chunk.language}\n{code}\n```"
+
+
+def _signature_text(chunk: Chunk) -> str:
+    signature = " ".join(chunk.signature.split()) or f"{chunk.kind} {chunk.name}"
+    return f"lines {chunk.start_line}-{chunk.end_line} (body elided): `{signature}`"
+
+
+def _outlines(view: IndexView, file_score: np.ndarray, summaries: dict[str, str] | None) -> list[Piece]:
+    """File outlines (or summaries), most relevant files first, then the rest in path order."""
+    arrays = view.arrays
+    order = sorted(range(len(view.files)), key=lambda f: (-file_score[f], view.files[f]["path"]))[:MAX_OUTLINES]
+    by_file = np.argsort(arrays["chunk_file"], kind="stable")
+    starts = np.searchsorted(arrays["chunk_file"][by_file], np.arange(len(view.files) + 1))
+    wanted: dict[int, list[int]] = {}
+    for f in order:
+        ids = by_file[starts[f]:starts[f + 1]]
+        # top-level definitions: not modules, and one level deep at most
+        kinds = arrays["chunk_kind"][ids]
+        wanted[f] = [int(i) for i in ids[kinds != _MODULE]]
+    records = view.chunks([i for ids in wanted.values() for i in ids])
+    pieces = []
+    for f in order:
+        path = view.files[f]["path"]
+        if summaries and path in summaries:
+            pieces.append(Piece(path, "summary", 0, f"summary: {summaries[path]}"))
+            continue
+        names = [records[i] for i in wanted[f] if records[i].qualname.count(".") <= 1]
+        if not names:
+            continue
+        listed = ", ".join(f"{c.kind} {c.qualname} (L{c.start_line})" for c in names[:OUTLINE_NAMES])
+        more = f", … {len(names) - OUTLINE_NAMES} more" if len(names) > OUTLINE_NAMES else ""
+        pieces.append(Piece(path, "outline", 0, f"outline: {listed}{more}"))
+    return pieces

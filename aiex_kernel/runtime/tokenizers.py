@@ -1,0 +1,68 @@
+"""Counting tokens the way the target model does, where that is possible offline.
+
+* OpenAI models (and OpenAI-style names on endpoints): o200k_base or cl100k_base
+  from the ``bpe-openai`` package, whose BPE files ship inside it (nothing is
+  fetched at run time).
+* The embedded model: its own tokenizer (llama.cpp, from the GGUF file).
+* Everything else (Anthropic, Ollama, LM Studio, unknown models): a conservative
+  estimate, one token per 3 characters, which over-counts code and English
+  (about 4 characters per token) rather than under-counting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["TokenCounter", "conservative_estimate", "token_counter"]
+
+_CL100K_PREFIXES = ("gpt-4-", "gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")
+
+
+def conservative_estimate(text: str) -> int:
+    return math.ceil(len(text) / 3)
+
+
+@dataclass(frozen=True)
+class TokenCounter:
+    count: Callable[[str], int]
+    name: str  #: e.g. "o200k_base", "smollm2 (llama.cpp)", "estimate: chars/3"
+    exact: bool
+
+
+@lru_cache(maxsize=4)
+def _bpe(name: str):
+    import bpe_openai
+
+    return bpe_openai.get_encoding(name)
+
+
+def _encoding_for(model: str) -> str | None:
+    m = model.lower().rsplit("/", 1)[-1]
+    if m.startswith(_O200K_PREFIXES):
+        return "o200k_base"
+    if m.startswith(_CL100K_PREFIXES):
+        return "cl100k_base"
+    return None
+
+
+def token_counter(provider: str | None, model: str | None) -> TokenCounter:
+    """The best offline counter for ``provider:model``."""
+    if provider == "local":
+        from .providers.local_model import LocalProvider
+
+        llama = LocalProvider().llama()
+        return TokenCounter(lambda text: len(llama.tokenize(text.encode(), add_bos=False, special=False)),
+                            "smollm2 (llama.cpp)", True)
+    encoding = _encoding_for(model or "") if provider not in ("anthropic", "ollama") else None
+    if encoding is not None:
+        try:
+            enc = _bpe(encoding)
+        except ImportError:
+            encoding = None
+        else:
+            return TokenCounter(lambda text: len(enc.encode_ordinary(text)), encoding, True)
+    return TokenCounter(conservative_estimate, "estimate: chars/3", False)
