@@ -15,12 +15,24 @@ import numpy as np
 from .chunking import CHUNK_FIELDS, FileChunks, chunk_source
 from .terms import chunk_postings, own_ranges, term_hash
 
-__all__ = ["KINDS", "IndexedBatch", "content_hash", "index_batch"]
+__all__ = ["FLAG_PRIVATE", "FLAG_STRUCTURED", "KINDS", "IndexedBatch", "content_hash", "index_batch", "name_flags"]
+
+#: chunk_flags bits: the name is private (``_x``); the name is long and structured (``parse_config``)
+FLAG_PRIVATE = 1
+FLAG_STRUCTURED = 2
 
 #: chunk kinds as small integers in the arrays (index = code)
 KINDS = ("module", "function", "method", "class", "struct", "impl", "interface", "trait", "enum", "macro",
          "object", "type", "other")
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+
+def name_flags(name: str) -> int:
+    flags = FLAG_PRIVATE if name.startswith("_") and not name.startswith("__") else 0
+    core = name.strip("_")
+    if len(core) >= 8 and ("_" in core or (any(c.isupper() for c in core[1:]) and any(c.islower() for c in core))):
+        flags |= FLAG_STRUCTURED
+    return flags
 
 
 def content_hash(data: bytes) -> str:
@@ -53,6 +65,7 @@ def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
     chunk_file: list[int] = []
     kinds: list[int] = []
     names: list[int] = []
+    flags: list[int] = []
     for path, data in items:
         fc: FileChunks = chunk_source(data, path)
         file_index = len(out.files)
@@ -66,13 +79,15 @@ def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
             out.records.append([getattr(chunk, name) for name in CHUNK_FIELDS])
             chunk_file.append(file_index)
             kinds.append(_KIND_CODE.get(chunk.kind, _KIND_CODE["other"]))
-            names.append(term_hash(chunk.name.lower()))
+            names.append(term_hash(chunk.name.lower().strip("_")))
+            flags.append(name_flags(chunk.name))
     postings = chunk_postings(texts)
     records = out.records
     out.arrays = {
         "chunk_file": np.asarray(chunk_file, dtype=np.int32),
         "chunk_kind": np.asarray(kinds, dtype=np.int8),
         "chunk_name": np.asarray(names, dtype=np.uint32),
+        "chunk_flags": np.asarray(flags, dtype=np.int8),
         "chunk_len": postings.length,
         "chunk_tokens": np.asarray([r[CHUNK_FIELDS.index("tokens")] for r in records], dtype=np.int32),
         "chunk_start_line": np.asarray([r[CHUNK_FIELDS.index("start_line")] for r in records], dtype=np.int32),

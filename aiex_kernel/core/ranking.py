@@ -31,7 +31,8 @@ class QueryTerms:
         self.hashes = [term_hash(t) for t in self.terms]
         words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
         # identifiers that look like code (snake_case, camelCase, dotted parts) or any word of 3+ letters
-        self.names = list(dict.fromkeys(w.lower() for w in words if len(w) > 2 and w.lower() not in STOP))
+        self.names = list(dict.fromkeys(w.lower().strip("_") for w in words
+                                        if len(w.strip("_")) > 2 and w.lower() not in STOP))
         self.name_hashes = [term_hash(n) for n in self.names]
 
 

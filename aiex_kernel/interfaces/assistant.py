@@ -26,6 +26,8 @@ __all__ = ["Assistant"]
 #: the longest text a ``{name}`` placeholder puts into a prompt
 MAX_INTERPOLATED_CHARS = 4000
 _INDEXED = ("In", "Out", "Err")
+#: recent cells whose code steers the project context towards the files it uses
+FOCUS_CELLS = 10
 
 
 class Assistant:
@@ -110,9 +112,10 @@ class Assistant:
         if note and not self._context_note_shown:
             print(f"aiex: {note}")
             self._context_note_shown = True
+        focus = "\n".join(c.source for c in self.recent_cells(FOCUS_CELLS)) if root is not None else ""
         plan = plan_ask(text, choice=choice, settings=settings, history=history, system=system_prompt(fmt),
                         context_root=root, budget=context_budget, max_tokens=max_tokens or self.magics.max_tokens,
-                        progress=True)
+                        progress=True, focus=focus)
         for line in plan.notes():
             print(f"aiex: {line}")
         if dry_run:

@@ -55,8 +55,11 @@ class AskPlan:
 
 def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), system: str | None = None,
              context_root: Path | None = None, budget: int | None = None, max_tokens: int = 1024,
-             temperature: float | None = None, progress: bool = False) -> AskPlan:
-    """Build the request for ``prompt``: project context (when ``context_root``) and redaction."""
+             temperature: float | None = None, progress: bool = False, focus: str = "") -> AskPlan:
+    """Build the request for ``prompt``: project context (when ``context_root``) and redaction.
+
+    ``focus`` (the notebook's recent code) pulls the context towards the files its names come from.
+    """
     context = None
     text = prompt
     if context_root is not None:
@@ -65,7 +68,7 @@ def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), 
         budget = settings.context_budget if budget is None else budget
         if budget > 0:
             context = project_context(context_root, settings, prompt, budget, provider=choice.spec.name,
-                                      model=choice.model, progress=progress)
+                                      model=choice.model, progress=progress, focus=focus)
             if context.text:
                 text = with_context(prompt, context.text, Path(context_root).name)
     request = AiexRequest(messages=(*history, Message("user", text)), model=choice.model, system=system,

@@ -37,7 +37,7 @@ def cached_view(store):
 
 
 def project_context(root: Path, settings, query: str, budget: int, *, provider: str | None, model: str | None,
-                    progress: bool = False, build: bool = True):
+                    progress: bool = False, build: bool = True, focus: str = ""):
     """The context for ``query`` from the project at ``root`` (a ContextResult), building the index first."""
     from ...errors import AiexError
     from ..tokenizers import token_counter
@@ -52,4 +52,4 @@ def project_context(root: Path, settings, query: str, budget: int, *, provider: 
     view = cached_view(store)
     if view is None:
         raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
-    return assemble_context(view, sandbox, query, budget, token_counter(provider, model))
+    return assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -49,12 +50,22 @@ class ContextResult:
 
 
 def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int, counter: TokenCounter, *,
-                     file_prior: np.ndarray | None = None, similarity: np.ndarray | None = None,
-                     summaries: dict[str, str] | None = None) -> ContextResult:
-    """The most relevant code for ``query`` in at most ``budget`` tokens (by ``counter``)."""
+                     focus: str = "", named_files: Sequence[str] = (), use_graph: bool = True,
+                     similarity: np.ndarray | None = None, summaries: dict[str, str] | None = None) -> ContextResult:
+    """The most relevant code for ``query`` in at most ``budget`` tokens (by ``counter``).
+
+    ``focus`` is more text whose identifiers pull the ranking towards the files defining
+    them (the notebook's code); ``named_files`` are paths the user named.
+    """
     started = time.perf_counter()
     arrays = view.arrays
     q = QueryTerms(query)
+    file_prior = None
+    if use_graph and len(view.files):
+        index_of = {f["path"]: i for i, f in enumerate(view.files)}
+        named = [index_of[p] for p in named_files if p in index_of]
+        extra = QueryTerms(focus).name_hashes if focus else []
+        file_prior = view.file_prior([*q.name_hashes, *extra], q.names, named)
     scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity)
     n_files = len(view.files)
     file_score = np.zeros(n_files)
@@ -93,8 +104,10 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         else:
             signatures.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
 
-    outlines = _outlines(view, file_score, summaries)
-    fitted = fit([*full, *signatures, *outlines], budget, counter.count, estimate=estimate_tokens)
+    fitted = fit([*full, *signatures], budget, counter.count, estimate=estimate_tokens)
+    if len(fitted.pieces) == len(full) + len(signatures):  # room left: add outlines (or summaries)
+        outlines = _outlines(view, file_score, summaries)
+        fitted = fit([*full, *signatures, *outlines], budget, counter.count, estimate=estimate_tokens)
     return ContextResult(query=query, text=fitted.text, tokens=fitted.tokens, budget=budget, tokenizer=counter.name,
                          exact=counter.exact, files=fitted.files, levels=fitted.counts(),
                          candidates=fitted.candidates, stale=sorted(stale),

@@ -31,8 +31,8 @@ from ...errors import AiexError
 __all__ = ["SCHEMA_VERSION", "IndexStore", "SchemaMismatch", "Segment"]
 
 #: bump when the layout or the meaning of an array changes; older indexes are rebuilt
-SCHEMA_VERSION = 1
-ARRAY_NAMES = ("chunk_file", "chunk_kind", "chunk_name", "chunk_len", "chunk_tokens", "chunk_start_line",
+SCHEMA_VERSION = 2
+ARRAY_NAMES = ("chunk_file", "chunk_kind", "chunk_name", "chunk_flags", "chunk_len", "chunk_tokens", "chunk_start_line",
                "chunk_end_line", "post_chunk", "post_term", "post_count")
 
 

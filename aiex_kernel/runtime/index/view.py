@@ -23,10 +23,56 @@ class IndexView:
     chunk_segment: np.ndarray  #: index into ``segments`` of each chunk
     chunk_local: np.ndarray  #: row of each chunk in its segment
     segments: list[Segment] = field(default_factory=list)
+    _graph: object = field(default=None, repr=False)
 
     @property
     def n_chunks(self) -> int:
         return len(self.chunk_local)
+
+    def graph(self):
+        """The file graph (``core.graph.file_graph``), computed once per index version and kept next to it."""
+        if self._graph is not None:
+            return self._graph
+        import io
+
+        from scipy import sparse
+
+        from ...core.graph import file_graph
+
+        stamp = str(self.manifest.get("written_at", "none")).replace(".", "_")
+        path = self.store._p("graph", f"{stamp}.npz")
+        try:
+            with self.store.fs.open(path, "rb") as fh:
+                self._graph = sparse.load_npz(io.BytesIO(fh.read()))
+            if self._graph.shape[0] == len(self.files):
+                return self._graph
+        except (FileNotFoundError, ValueError, OSError):
+            pass
+        a = self.arrays
+        self._graph = file_graph(len(self.files), a["chunk_file"], a["chunk_name"], a["chunk_kind"],
+                                 a["post_chunk"], a["post_term"], a["post_count"], a["chunk_flags"])
+        try:
+            buffer = io.BytesIO()
+            sparse.save_npz(buffer, self._graph)
+            old = [p for p in self.store.fs.ls(self.store._p("graph"), detail=False)] \
+                if self.store.fs.exists(self.store._p("graph")) else []
+            for stale in old:
+                self.store.fs.rm(stale)
+            self.store.fs.makedirs(self.store._p("graph"), exist_ok=True)
+            with self.store.fs.open(path, "wb") as fh:
+                fh.write(buffer.getvalue())
+        except OSError:
+            pass  # a read-only index still works, it just recomputes
+        return self._graph
+
+    def file_prior(self, name_hashes, path_words=(), files=()):
+        """Personalised PageRank of the files, towards those a question (or the notebook) is about."""
+        from ...core.graph import pagerank, personalization
+
+        a = self.arrays
+        personal = personalization(len(self.files), a["chunk_file"], a["chunk_name"], a["chunk_kind"],
+                                   [f["path"] for f in self.files], name_hashes, path_words, files)
+        return pagerank(self.graph(), personal if personal.sum() > 0 else None)
 
     def chunks(self, ids) -> dict[int, Chunk]:
         """The chunk records of ``ids`` (global chunk ids), read by offset from each segment."""
@@ -98,7 +144,7 @@ def load_segments(store: IndexStore, segment_ids: list[str], files: dict[str, li
         chunk_segment.append(np.full(len(rows), seg_index, dtype=np.int32))
         chunk_local.append(rows.astype(np.int64))
         n_chunks += len(rows)
-    dtypes = {"post_term": np.uint32, "chunk_kind": np.int8, "chunk_name": np.uint32}
+    dtypes = {"post_term": np.uint32, "chunk_kind": np.int8, "chunk_name": np.uint32, "chunk_flags": np.int8}
     arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes.get(name, np.int32)))
               for name, v in parts.items()}
     return IndexView(

@@ -1,0 +1,123 @@
+"""The symbol graph between files, ranked with personalised PageRank (scipy sparse).
+
+Definitions are the chunks the tags queries found (functions, classes, methods,
+...), by name. References are the identifiers each file uses (its search-term
+postings) that are the name of a definition somewhere. File ``A`` links to file
+``B`` when ``A`` uses a name ``B`` defines, weighted like aider's repo map: the
+square root of the number of uses, divided among the files that define the name,
+more for long structured names (``parse_config``, ``HTTPServer``), less for
+private ones (``_helper``); names defined in very many files (``__init__``,
+``get``) are too generic to link anything.
+
+PageRank then ranks files, personalised towards the files a question is about:
+those defining the symbols it names, those it names by path, and any the caller
+adds (the files the user names, the notebook's code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["MAX_DEFINERS", "file_graph", "pagerank", "personalization"]
+
+FLAG_PRIVATE = 1  # same bits as core.indexing
+FLAG_STRUCTURED = 2
+
+#: names defined in more files than this link nothing
+MAX_DEFINERS = 12
+_MODULE_KIND = 0
+
+
+def file_graph(n_files: int, chunk_file: np.ndarray, chunk_name: np.ndarray, chunk_kind: np.ndarray,
+               post_chunk: np.ndarray, post_term: np.ndarray, post_count: np.ndarray,
+               chunk_flags: np.ndarray | None = None):
+    """The weighted file -> file graph as a ``scipy.sparse.csr_matrix`` (rows: referencing files)."""
+    from scipy import sparse
+
+    if n_files == 0:
+        return sparse.csr_matrix((0, 0))
+    defs = chunk_kind != _MODULE_KIND
+    if not defs.any():
+        return sparse.csr_matrix((n_files, n_files))
+    pair_keys = np.unique(chunk_name[defs].astype(np.int64) * (1 << 31) + chunk_file[defs].astype(np.int64))
+    def_pairs = np.stack([pair_keys >> 31, pair_keys & ((1 << 31) - 1)], axis=1)
+    names, first, definers = np.unique(def_pairs[:, 0], return_index=True, return_counts=True)
+    keep = definers <= MAX_DEFINERS
+    names, first, definers = names[keep], first[keep], definers[keep]
+    # references: (file, name) use counts, for the names that are defined
+    hit = np.isin(post_term.astype(np.int64), names)
+    ref_file = chunk_file[post_chunk[hit]].astype(np.int64)
+    ref_name = post_term[hit].astype(np.int64)
+    key = ref_file * (1 << 32) + ref_name
+    uniq, inverse = np.unique(key, return_inverse=True)
+    uses = np.bincount(inverse, weights=post_count[hit]).astype(np.float64)
+    r_file, r_name = uniq >> 32, uniq & 0xFFFFFFFF
+    # join each reference with every file defining the name
+    slot = np.searchsorted(names, r_name)
+    n_def = definers[slot]
+    start = first[slot]
+    src = np.repeat(r_file, n_def)
+    offsets = np.arange(int(n_def.sum())) - np.repeat(np.cumsum(n_def) - n_def, n_def)
+    dst = def_pairs[np.repeat(start, n_def) + offsets, 1]
+    weight = np.repeat(np.sqrt(uses) / n_def, n_def)
+    if chunk_flags is not None:
+        # per name: x10 when some definition of it is a long structured name, x0.1 when all are private
+        flags = chunk_flags[defs].astype(np.int64)
+        name_of = chunk_name[defs].astype(np.int64)
+        order = np.searchsorted(names, name_of)
+        known = (order < len(names)) & (names[np.minimum(order, len(names) - 1)] == name_of)
+        structured = np.zeros(len(names), dtype=bool)
+        public = np.zeros(len(names), dtype=bool)
+        np.logical_or.at(structured, order[known], (flags[known] & FLAG_STRUCTURED) > 0)
+        np.logical_or.at(public, order[known], (flags[known] & FLAG_PRIVATE) == 0)
+        factor = np.where(structured, 10.0, 1.0) * np.where(public, 1.0, 0.1)
+        weight = weight * np.repeat(factor[slot], n_def)
+    not_self = src != dst
+    graph = sparse.coo_matrix((weight[not_self], (src[not_self], dst[not_self])), shape=(n_files, n_files))
+    return graph.tocsr()
+
+
+def pagerank(graph, personal: np.ndarray | None = None, damping: float = 0.85, iterations: int = 50,
+             tol: float = 1e-9) -> np.ndarray:
+    """PageRank of each file; with ``personal``, random jumps land on those files (by weight)."""
+    n = graph.shape[0]
+    if n == 0:
+        return np.zeros(0)
+    out_weight = np.asarray(graph.sum(axis=1)).ravel()
+    dangling = out_weight == 0
+    inv = np.divide(1.0, out_weight, out=np.zeros(n), where=~dangling)
+    transition = graph.multiply(inv[:, None]).tocsr().T.tocsr()  # column-stochastic, transposed for x -> Tx
+    if personal is None or personal.sum() <= 0:
+        p = np.full(n, 1.0 / n)
+    else:
+        p = personal / personal.sum()
+    x = p.copy()
+    for _ in range(iterations):
+        nxt = damping * (transition @ x + x[dangling].sum() * p) + (1 - damping) * p
+        if np.abs(nxt - x).sum() < tol:
+            x = nxt
+            break
+        x = nxt
+    return x
+
+
+def personalization(n_files: int, chunk_file: np.ndarray, chunk_name: np.ndarray, chunk_kind: np.ndarray,
+                    paths: list[str], name_hashes: Iterable[int], path_words: Iterable[str] = (),
+                    files: Iterable[int] = ()) -> np.ndarray:
+    """Jump weights: files defining a named symbol, files whose path has a named word, files given."""
+    weights = np.zeros(n_files)
+    names = np.asarray(list(name_hashes), dtype=np.uint32)
+    if len(names):
+        defining = np.isin(chunk_name, names) & (chunk_kind != _MODULE_KIND)
+        np.add.at(weights, chunk_file[defining], 1.0)
+    words = [w.lower() for w in path_words if len(w) > 2]
+    if words:
+        for i, path in enumerate(paths):
+            low = path.lower()
+            if any(w in low for w in words):
+                weights[i] += 1.0
+    for f in files:
+        weights[int(f)] += 5.0
+    return weights
