@@ -7,7 +7,7 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
 
 :meth:`Sandbox.scan` discovers source files. Its rules:
 
-* ``.git`` is never entered; ``.gitignore`` and ``.aiexignore`` files (same syntax,
+* ``.git`` and ``.aiex`` (aiex's index and config) are never entered; ``.gitignore`` and ``.aiexignore`` files (same syntax,
   ``.aiexignore`` read after ``.gitignore``) apply at every level, the deepest
   matching rule winning, as in git; an ignored directory is not descended into.
 * Symlinks are followed only when their target is inside the root (a directory is
@@ -51,6 +51,8 @@ DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
 )
 
 IGNORE_FILES = (".gitignore", ".aiexignore")
+#: directories a scan never enters: git's data and aiex's own (the index, project config)
+NEVER_ENTERED = frozenset({".git", ".aiex"})
 MAX_SKIPPED_PATHS = 1000
 _BINARY_SNIFF = 8192
 _ALLOW_HINT = ("add a gitignore-style pattern for it to `allow_secrets` in .aiex/config.toml "
@@ -298,7 +300,7 @@ class Sandbox:
             scan.skip(rel, "unreadable")
             return
         for entry in entries:
-            if entry.name == ".git":
+            if entry.name in NEVER_ENTERED and entry.is_dir(follow_symlinks=False):
                 continue
             child = entry.name if rel == "." else f"{rel}/{entry.name}"
             try:

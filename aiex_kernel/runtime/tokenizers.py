@@ -35,9 +35,13 @@ class TokenCounter:
 
 @lru_cache(maxsize=4)
 def _bpe(name: str):
+    import warnings
+
     import bpe_openai
 
-    return bpe_openai.get_encoding(name)
+    with warnings.catch_warnings():  # bpe_openai reads its data with a deprecated importlib call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bpe_openai.get_encoding(name)
 
 
 def _encoding_for(model: str) -> str | None:

@@ -1,0 +1,271 @@
+"""The context index for real: build, incremental rebuilds, crashes, the cluster, ranking, budgets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from aiex_kernel.config import load_settings
+from aiex_kernel.runtime.index import cached_view, open_sandbox
+from aiex_kernel.runtime.index.build import build_index
+from aiex_kernel.runtime.index.context import assemble_context
+from aiex_kernel.runtime.index.store import IndexStore
+from aiex_kernel.runtime.index.view import load_index
+from aiex_kernel.runtime.tokenizers import TokenCounter, conservative_estimate, token_counter
+
+FILES = {
+    "pyproject.toml": "[project]\nname = 'shop'\n",
+    "shop/config.py": '''
+        """Configuration loading."""
+        import json
+
+
+        def parse_config(path):
+            """Read the JSON configuration file at path."""
+            with open(path) as fh:
+                return json.load(fh)
+
+
+        class Settings:
+            def __init__(self, data):
+                self.data = data
+        ''',
+    "shop/cart.py": '''
+        from shop.config import parse_config
+
+
+        class Cart:
+            def __init__(self):
+                self.items = []
+
+            def add(self, item, price):
+                self.items.append((item, price))
+
+            def total(self):
+                return sum(price for _, price in self.items)
+
+
+        def load_cart(path):
+            settings = parse_config(path)
+            return Cart()
+        ''',
+    "shop/app.py": '''
+        from shop.cart import load_cart
+        from shop.config import parse_config
+
+
+        def main():
+            config = parse_config("shop.json")
+            cart = load_cart(config["cart"])
+            print(cart.total())
+        ''',
+    "web/server.js": '''
+        function startServer(port) {
+          return listen(port);
+        }
+        export function parseConfig(text) { return JSON.parse(text); }
+        ''',
+}
+
+
+def write(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "shop-project"
+    write(root, FILES)
+    return root
+
+
+def build(root, **kw):
+    settings = load_settings(root)
+    return build_index(open_sandbox(root, settings), settings=settings, progress=False, **kw)
+
+
+def view_of(root):
+    return load_index(IndexStore(str(root / ".aiex" / "index")))
+
+
+def live_paths(root):
+    return sorted(f["path"] for f in view_of(root).files)
+
+
+def test_build_and_rebuild_nothing_changed(project):
+    report = build(project, cluster="never")
+    assert (report.added, report.changed, report.deleted) == (4, 0, 0)
+    assert report.skipped["unsupported"] == 1  # pyproject.toml
+    view = view_of(project)
+    assert live_paths(project) == ["shop/app.py", "shop/cart.py", "shop/config.py", "web/server.js"]
+    names = {c.qualname for c in view.chunks(range(view.n_chunks)).values()}
+    assert {"parse_config", "Cart.add", "Cart.total", "load_cart", "startServer", "parseConfig"} <= names
+    again = build(project, cluster="never")
+    assert again.up_to_date and again.unchanged == 4 and again.files == 4
+    assert json.loads((project / ".aiex/index/manifest.json").read_text())["schema"] == 2
+
+
+def test_incremental_edit_add_delete_rename(project):
+    build(project, cluster="never")
+    (project / "shop/cart.py").write_text("def checkout(cart):\n    return cart\n")
+    (project / "shop/tax.py").write_text("def vat(amount):\n    return amount * 0.2\n")
+    (project / "web/server.js").unlink()
+    (project / "shop/app.py").rename(project / "shop/main.py")
+    report = build(project, cluster="never")
+    assert (report.added, report.changed, report.deleted, report.unchanged) == (2, 1, 2, 1)
+    view = view_of(project)
+    assert live_paths(project) == ["shop/cart.py", "shop/config.py", "shop/main.py", "shop/tax.py"]
+    names = {c.qualname for c in view.chunks(range(view.n_chunks)).values()}
+    assert "checkout" in names and "vat" in names and "main" in names
+    assert not names & {"Cart.add", "startServer", "parseConfig"}  # gone with the edit and the delete
+    # a file touched but not changed is not re-indexed
+    os.utime(project / "shop/tax.py")
+    touched = build(project, cluster="never")
+    assert touched.up_to_date and touched.unchanged == 4
+
+
+def test_compaction_keeps_every_live_chunk(project):
+    build(project, cluster="never")
+    for i in range(10):  # each edit adds a segment; past the limit they are merged
+        (project / "shop/tax.py").write_text(f"def vat_{i}(amount):\n    return amount * 0.{i}\n")
+        report = build(project, cluster="never")
+    assert report.segments <= 8
+    view = view_of(project)
+    names = {c.qualname for c in view.chunks(range(view.n_chunks)).values()}
+    assert "vat_9" in names and "vat_8" not in names and "parse_config" in names
+    segments = os.listdir(project / ".aiex/index/segments")
+    assert len(segments) == report.segments  # unreferenced segments were deleted
+
+
+def test_schema_change_rebuilds_with_a_message(project):
+    build(project, cluster="never")
+    manifest_path = project / ".aiex/index/manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["schema"] = 1
+    manifest_path.write_text(json.dumps(manifest))
+    report = build(project, cluster="never")
+    assert report.rebuilt and "schema 1" in report.rebuilt and "Rebuilding" in report.rebuilt
+    assert report.added == 4
+
+
+def test_aiexignore_keeps_files_out(project):
+    (project / ".aiexignore").write_text("web/\n")
+    build(project, cluster="never")
+    assert "web/server.js" not in live_paths(project)
+
+
+def test_build_on_a_real_cluster(project, runtime):
+    report = build(project, cluster="always", runtime=runtime)
+    assert report.where.startswith(("inproc://", "tcp://")) and report.added == 4
+    local = project.parent / "copy"
+    write(local, FILES)
+    build(local, cluster="never")
+    a, b = view_of(project), view_of(local)
+    assert a.n_chunks == b.n_chunks
+    assert sorted(c.qualname for c in a.chunks(range(a.n_chunks)).values()) == \
+        sorted(c.qualname for c in b.chunks(range(b.n_chunks)).values())
+
+
+def test_index_on_an_fsspec_url(project):
+    settings = load_settings(project, index_path="memory://aiex-test-index")
+    sandbox = open_sandbox(project, settings)
+    report = build_index(sandbox, settings=settings, progress=False, cluster="never")
+    assert report.location == "memory://aiex-test-index" and report.added == 4
+    view = cached_view(IndexStore("memory://aiex-test-index"))
+    assert len(view.files) == 4
+    assert not (project / ".aiex").exists()
+
+
+def test_ranking_puts_the_definition_first(project):
+    build(project, cluster="never")
+    view = view_of(project)
+    sandbox = open_sandbox(project, load_settings(project))
+    result = assemble_context(view, sandbox, "how does parse_config read the file?", 2000,
+                              TokenCounter(conservative_estimate, "estimate", False))
+    from aiex_kernel.core.ranking import QueryTerms, rank_chunks
+
+    scores = rank_chunks(view.arrays, QueryTerms("how does parse_config read the file?"),
+                         file_prior=view.file_prior(QueryTerms("parse_config").name_hashes))
+    best = view.chunks([int(scores.argmax())])[int(scores.argmax())]
+    assert (best.path, best.qualname) == ("shop/config.py", "parse_config")
+    assert 'def parse_config(path):\n    """Read the JSON configuration file at path."""' in result.text
+
+
+def test_graph_links_users_to_definitions(project):
+    build(project, cluster="never")
+    view = view_of(project)
+    index = {f["path"]: i for i, f in enumerate(view.files)}
+    graph = view.graph()
+    assert graph[index["shop/app.py"], index["shop/config.py"]] > 0  # app uses parse_config
+    assert graph[index["shop/app.py"], index["shop/cart.py"]] > 0  # ... and load_cart
+    assert graph[index["shop/config.py"], index["shop/app.py"]] == 0
+    prior = view.file_prior([], files=[index["shop/app.py"]])
+    assert prior[index["shop/config.py"]] > prior[index["web/server.js"]]
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(budget=st.integers(min_value=0, max_value=1500), query=st.sampled_from(
+    ["parse_config", "cart total price", "", "server port", "settings data json"]))
+def test_budget_is_never_exceeded(indexed_project, budget, query):
+    root, view, counter = indexed_project
+    result = assemble_context(view, open_sandbox(root, load_settings(root)), query, budget, counter)
+    assert result.tokens <= budget
+    assert result.tokens == counter.count(result.text)
+
+
+@pytest.fixture(scope="module")
+def indexed_project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("budget") / "shop"
+    write(root, FILES)
+    build(root, cluster="never")
+    return root, view_of(root), token_counter("openai", "gpt-4o")
+
+
+KILLER = textwrap.dedent("""
+    import sys
+    from aiex_kernel.config import load_settings
+    from aiex_kernel.runtime.index import open_sandbox
+    from aiex_kernel.runtime.index.build import build_index
+    root = sys.argv[1]
+    settings = load_settings(root)
+    print("start", flush=True)
+    build_index(open_sandbox(root, settings), settings=settings, progress=False, cluster="never", rebuild=True)
+    print("done", flush=True)
+""")
+
+
+def test_killed_build_leaves_the_previous_index_readable(tmp_path):
+    root = tmp_path / "big"
+    files = {f"pkg/mod_{i}.py": "\n".join(f"def f_{i}_{j}(x):\n    return x + {j}\n" for j in range(300))
+             for i in range(60)}
+    write(root, {"pyproject.toml": "", **files})
+    build(root, cluster="never")
+    before = sorted(live_paths(root))
+    mid_build = 0
+    for delay in (0.3, 0.6, 0.9, 1.2, 1.6, 2.0):
+        proc = subprocess.Popen([sys.executable, "-c", KILLER, str(root)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "start"
+        time.sleep(delay)
+        finished = proc.poll() is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        mid_build += not finished
+        view = view_of(root)  # always readable: the old manifest or a complete new one
+        assert sorted(f["path"] for f in view.files) == before
+        assert view.n_chunks == 60 * 300 + 60
+    assert mid_build >= 3  # most kills landed while the build was writing
+    # a later build takes over the dead build's lock and cleans its leftovers
+    report = build(root, cluster="never")
+    assert report.up_to_date
+    segments = os.listdir(root / ".aiex/index/segments")
+    manifest = json.loads((root / ".aiex/index/manifest.json").read_text())
+    assert sorted(segments) == sorted(manifest["segments"])
