@@ -37,11 +37,11 @@ class TokenCounter:
 def _bpe(name: str):
     import warnings
 
+    # bpe_openai loads its data lazily with a deprecated importlib call; that is not the user's concern
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"bpe_openai(\.|$)")
     import bpe_openai
 
-    with warnings.catch_warnings():  # bpe_openai reads its data with a deprecated importlib call
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return bpe_openai.get_encoding(name)
+    return bpe_openai.get_encoding(name)
 
 
 def _encoding_for(model: str) -> str | None:

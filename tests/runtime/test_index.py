@@ -250,8 +250,16 @@ def test_killed_build_leaves_the_previous_index_readable(tmp_path):
     write(root, {"pyproject.toml": "", **files})
     build(root, cluster="never")
     before = sorted(live_paths(root))
+    # how long one rebuild takes here, to kill the next ones at points spread across it
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(root)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "start"
+    started = time.perf_counter()
+    assert proc.stdout.readline().strip() == "done"
+    duration = time.perf_counter() - started
+    proc.wait()
     mid_build = 0
-    for delay in (0.3, 0.6, 0.9, 1.2, 1.6, 2.0):
+    for fraction in (0.1, 0.3, 0.5, 0.7, 0.85, 0.95):
+        delay = duration * fraction
         proc = subprocess.Popen([sys.executable, "-c", KILLER, str(root)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "start"
         time.sleep(delay)

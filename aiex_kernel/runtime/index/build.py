@@ -207,7 +207,8 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
         if changed:
             store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
                                   "built_at": time.time()})
-            store.delete_unreferenced(set(segments))
+        # under the lock, whatever no manifest names is a leftover (of a killed build, say)
+        store.delete_unreferenced(set(segments))
         report.files = len(files)
         report.segments = len(segments)
         report.chunks = live if not report.compacted else total_after(store, segments)
