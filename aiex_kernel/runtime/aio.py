@@ -103,4 +103,9 @@ class LoopThread:
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is not None and not loop.is_closed():
+            # finish async generators (streams) and clients first, so nothing is left pending
+            try:
+                asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(timeout=5)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
             loop.call_soon_threadsafe(loop.stop)
