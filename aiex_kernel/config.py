@@ -151,6 +151,9 @@ def _settings_class() -> type[BaseSettings]:
         index_path: str | None = Field(
             None, description="Where the project's index lives: a path or fsspec URL (default <root>/.aiex/index)."
         )
+        embedding_model: str | None = Field(
+            None, description="Embed chunks with this model for ranking, e.g. ollama:nomic-embed-text (default: none)."
+        )
         context_budget: int = Field(4096, ge=0, description="Tokens of project context sent with a question.")
         redact_secrets: bool = Field(True, description="Redact API keys, tokens and passwords before sending.")
 

@@ -20,6 +20,10 @@ def _project(args):
     args=[
         arg("--path", metavar="P", help="index only files under P (default: the whole project)"),
         arg("--rebuild", action="store_true", help="start from scratch instead of updating"),
+        arg("--summarize", action="store_true",
+            help="also summarise every new or changed file with a model (map-reduce on the cluster; cached by "
+                 "content), for when even outlines do not fit"),
+        arg("--model", "-m", metavar="MODEL", help="the model that writes the summaries (default: the default model)"),
         *ROOT_ARGS, *FILE_ARGS, *CLUSTER_ARGS,
     ],
 )
@@ -31,9 +35,14 @@ def build_context(args, ctx) -> Result:
 
     root, settings, sandbox = _project(args)
     paths = abspaths([args.path]) if args.path else ["."]
+    progress = ctx.progress and args.progress and settings.progress
     report = build_index(sandbox, settings=settings, paths=paths, cluster=args.cluster, rebuild=args.rebuild,
-                         progress=ctx.progress and args.progress and settings.progress)
+                         progress=progress)
     data = report.to_dict()
+    summary_line = ""
+    if args.summarize:
+        summary_line = _summarize(args, ctx, sandbox, settings, report, progress)
+        data["summaries"] = summary_line
     if report.up_to_date and not report.rebuilt:
         head = f"The index of {report.root} is up to date"
     else:
@@ -43,7 +52,27 @@ def build_context(args, ctx) -> Result:
             f"{'s' if report.segments != 1 else ''}; {report.seconds:.2f} s, {report.where}).\nIndex: {report.location}")
     if report.rebuilt:
         text = f"Rebuilt: {report.rebuilt}\n{text}"
+    if summary_line:
+        text += f"\n{summary_line}"
     return Result(data, human=text)
+
+
+def _summarize(args, ctx, sandbox, settings, report, progress) -> str:
+    from ...runtime.aio import run_sync
+    from ...runtime.file_batches import use_cluster
+    from ...runtime.index import cached_view
+    from ...runtime.index.enrich import summarize_files
+    from ...runtime.index.store import IndexStore
+    from ...runtime.providers.selection import choose_model
+
+    choice = run_sync(lambda: choose_model(args.model, settings))
+    if not args.model:
+        ctx.note(f"summarising with {choice.id} ({choice.reason})")
+    view = cached_view(IndexStore(report.location))
+    on_cluster = use_cluster(args.cluster, sum(f["size"] for f in view.files), settings)
+    cache = summarize_files(view, sandbox, settings, choice, cluster=on_cluster, progress=progress)
+    done = sum(1 for f in view.files if f["hash"] in cache["files"])
+    return f"Summaries: {done:,} of {len(view.files):,} files" + (", and a project overview" if cache.get("project") else "")
 
 
 def _counter_model(args, settings):

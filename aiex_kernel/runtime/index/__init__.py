@@ -52,4 +52,30 @@ def project_context(root: Path, settings, query: str, budget: int, *, provider: 
     view = cached_view(store)
     if view is None:
         raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
-    return assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus)
+    return assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus,
+                            similarity=query_similarity(view, settings, query), summaries=file_summaries(view))
+
+
+def query_similarity(view, settings, query: str):
+    """Cosine similarity of every chunk to the question, when the index has embeddings of the configured model."""
+    if not query.strip() or "embeddings" not in view.arrays or view.embedding_model != settings.embedding_model:
+        return None
+    from .enrich import embed_texts, embedding_provider
+
+    provider, model = embedding_provider(settings)
+    q = embed_texts(provider, model, [query])[0]
+    return view.arrays["embeddings"] @ q
+
+
+def file_summaries(view) -> dict[str, str] | None:
+    """Path -> summary for the live files summarised by `aiex build context --summarize`; the project
+    overview under the key ``""``."""
+    from .enrich import load_summaries
+
+    cache = load_summaries(view.store)
+    if not cache["files"] and not cache.get("project"):
+        return None
+    out = {f["path"]: cache["files"][f["hash"]] for f in view.files if f["hash"] in cache["files"]}
+    if cache.get("project"):
+        out[""] = cache["project"]["text"]
+    return out

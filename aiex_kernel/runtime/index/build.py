@@ -149,6 +149,10 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
                 manifest = store.read_manifest()
             except SchemaMismatch as exc:
                 report.rebuilt = f"{exc} Rebuilding it."
+            if manifest is not None and manifest.get("embedding_model") != settings.embedding_model:
+                report.rebuilt = (f"the embedding model changed ({manifest.get('embedding_model') or 'none'} -> "
+                                  f"{settings.embedding_model or 'none'}); rebuilding the index.")
+                manifest = None
         old_files: dict[str, list] = dict(manifest["files"]) if manifest else {}
         old_segments: list[str] = list(manifest["segments"]) if manifest else []
 
@@ -191,22 +195,24 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
         if to_index:
             batch = _index_files(sandbox, to_index, settings=settings, cluster=cluster, progress=progress,
                                  runtime=runtime, report=report)
+            if settings.embedding_model:
+                _embed(batch, to_index, settings, progress)
             new_segment = store.new_segment_id()
             for i, f in enumerate(batch.files):
                 files[f["path"]] = [new_segment, i, f["hash"], f["size"], mtimes[f["path"]]]
-            store.write_segment(new_segment, batch.files, batch.records, batch.arrays)
+            store.write_segment(new_segment, batch.files, batch.records, batch.arrays, settings.embedding_model)
             segments.append(new_segment)
 
         live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
         if len(segments) > MAX_SEGMENTS or live < total // 2:
-            segments, files = _compact(store, segments, files)
+            segments, files = _compact(store, segments, files, settings.embedding_model)
             report.compacted = True
 
         changed = bool(to_index or report.deleted or report.rebuilt or report.compacted
                        or files != old_files or manifest is None)
         if changed:
             store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
-                                  "built_at": time.time()})
+                                  "built_at": time.time(), "embedding_model": settings.embedding_model})
         # under the lock, whatever no manifest names is a leftover (of a killed build, say)
         store.delete_unreferenced(set(segments))
         report.files = len(files)
@@ -279,13 +285,26 @@ def _chunk_totals(counts: dict[str, list[int]], files: dict[str, list]) -> tuple
     return live, total
 
 
-def _compact(store: IndexStore, segments: list[str], files: dict[str, list]) -> tuple[list[str], dict]:
+def _embed(batch: IndexedBatch, sources: dict[str, bytes], settings, progress: bool) -> None:
+    """Add the embeddings of the batch's chunks (``embedding_model`` setting)."""
+    from ..progress import status
+    from .enrich import chunk_texts, embed_texts, embedding_provider
+
+    provider, model = embedding_provider(settings)
+    texts = chunk_texts(batch.records, batch.files, sources, batch.arrays["chunk_file"])
+    with status(f"Embedding {len(texts):,} chunks with {settings.embedding_model}…", enabled=progress):
+        batch.arrays["embeddings"] = embed_texts(provider, model, texts)
+
+
+def _compact(store: IndexStore, segments: list[str], files: dict[str, list],
+             embedding_model: str | None) -> tuple[list[str], dict]:
     """Merge the live files of every segment into one new segment (no re-chunking)."""
     from .view import load_segments
 
     view = load_segments(store, segments, files)
     batch = view.as_batch(store)
     new_id = store.new_segment_id()
-    store.write_segment(new_id, batch.files, batch.records, batch.arrays)
+    store.write_segment(new_id, batch.files, batch.records, batch.arrays,
+                        view.embedding_model if "embeddings" in batch.arrays else None)
     new_files = {f["path"]: [new_id, i, f["hash"], f["size"], files[f["path"]][4]] for i, f in enumerate(batch.files)}
     return [new_id], new_files

@@ -154,6 +154,8 @@ def _outlines(view: IndexView, file_score: np.ndarray, summaries: dict[str, str]
         wanted[f] = [int(i) for i in ids[kinds != _MODULE]]
     records = view.chunks([i for ids in wanted.values() for i in ids])
     pieces = []
+    if summaries and summaries.get(""):
+        pieces.append(Piece("(project overview)", "summary", 0, f"summary: {summaries['']}"))
     for f in order:
         path = view.files[f]["path"]
         if summaries and path in summaries:

@@ -46,6 +46,8 @@ class Segment:
     files: list[dict]
     arrays: dict[str, np.ndarray]
     record_offset: np.ndarray
+    embeddings: np.ndarray | None = None
+    embedding_model: str | None = None
 
 
 class IndexStore:
@@ -107,7 +109,7 @@ class IndexStore:
         return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
     def write_segment(self, segment_id: str, files: list[dict], records: list[list],
-                      arrays: dict[str, np.ndarray]) -> None:
+                      arrays: dict[str, np.ndarray], embedding_model: str | None = None) -> None:
         import zarr
 
         base = self._p("segments", segment_id)
@@ -123,6 +125,10 @@ class IndexStore:
             data = arrays[name]
             group.create_array(name, data=data, chunks=(max(1, min(len(data), 1 << 20)),))
         group.create_array("record_offset", data=offsets, chunks=(max(1, min(len(offsets), 1 << 20)),))
+        if embedding_model and "embeddings" in arrays:
+            vectors = arrays["embeddings"]
+            group.create_array("embeddings", data=vectors, chunks=(max(1, min(len(vectors), 4096)), vectors.shape[1]))
+            group.attrs["embedding_model"] = embedding_model
         with self.fs.open(f"{base}/files.json", "wb") as fh:
             fh.write(json.dumps(files, separators=(",", ":")).encode())
         # written last: a segment without it is incomplete and never named by a manifest
@@ -146,10 +152,12 @@ class IndexStore:
             group = zarr.open_group(self._zarr_store(f"{base}/arrays.zarr"), mode="r")
             arrays = {name: group[name][:] for name in ARRAY_NAMES}
             offsets = group["record_offset"][:]
+            model = group.attrs.get("embedding_model")
+            embeddings = group["embeddings"][:] if model else None
         except (FileNotFoundError, KeyError) as exc:
             raise AiexError(f"Index segment {segment_id} in {self.location} is missing or incomplete ({exc}); "
                             "run `aiex build context --rebuild`.") from None
-        return Segment(segment_id, files, arrays, offsets)
+        return Segment(segment_id, files, arrays, offsets, embeddings, model)
 
     def read_records(self, segment_id: str, offsets: np.ndarray, rows: list[int]) -> dict[int, list]:
         """Chunk records ``rows`` (segment-local) of one segment, read by byte offset."""

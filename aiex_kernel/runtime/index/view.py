@@ -23,6 +23,7 @@ class IndexView:
     chunk_segment: np.ndarray  #: index into ``segments`` of each chunk
     chunk_local: np.ndarray  #: row of each chunk in its segment
     segments: list[Segment] = field(default_factory=list)
+    embedding_model: str | None = None  #: the model of ``arrays["embeddings"]``, when there are embeddings
     _graph: object = field(default=None, repr=False)
 
     @property
@@ -113,6 +114,8 @@ def load_segments(store: IndexStore, segment_ids: list[str], files: dict[str, li
     live_files: list[dict] = []
     parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAY_NAMES}
     chunk_segment, chunk_local, segments = [], [], []
+    embedded: list[np.ndarray | None] = []
+    models: set[str | None] = set()
     n_files = n_chunks = 0
     for seg_index, seg_id in enumerate(segment_ids):
         seg = store.read_segment(seg_id)
@@ -141,16 +144,24 @@ def load_segments(store: IndexStore, segment_ids: list[str], files: dict[str, li
         parts["post_chunk"].append(chunk_map[a["post_chunk"][post_live]].astype(np.int32))
         parts["post_term"].append(a["post_term"][post_live])
         parts["post_count"].append(a["post_count"][post_live])
+        embedded.append(seg.embeddings[rows] if seg.embeddings is not None else None)
+        models.add(seg.embedding_model)
         chunk_segment.append(np.full(len(rows), seg_index, dtype=np.int32))
         chunk_local.append(rows.astype(np.int64))
         n_chunks += len(rows)
     dtypes = {"post_term": np.uint32, "chunk_kind": np.int8, "chunk_name": np.uint32, "chunk_flags": np.int8}
     arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes.get(name, np.int32)))
               for name, v in parts.items()}
+    # embeddings count only when every segment has them, from one model
+    if embedded and all(e is not None for e in embedded) and len(models) == 1:
+        arrays["embeddings"] = np.concatenate(embedded)
+        embedding_model = next(iter(models))
+    else:
+        embedding_model = None
     return IndexView(
         store=store, manifest=manifest or {"segments": segment_ids, "files": files}, files=live_files,
         arrays=arrays,
         chunk_segment=np.concatenate(chunk_segment) if chunk_segment else np.zeros(0, dtype=np.int32),
         chunk_local=np.concatenate(chunk_local) if chunk_local else np.zeros(0, dtype=np.int64),
-        segments=segments,
+        segments=segments, embedding_model=embedding_model,
     )
