@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,8 +45,12 @@ class IndexedBatch:
     """What a batch of files adds to the index."""
 
     files: list[dict] = field(default_factory=list)  #: path, hash, language, lines, size, has_error, ...
-    records: list[list] = field(default_factory=list)  #: chunk records, the CHUNK_FIELDS values in order
+    #: chunk records, one JSON line each (the CHUNK_FIELDS values in order), serialised where they are made
+    lines: list[bytes] = field(default_factory=list)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def records(self) -> list[list]:
+        return [json.loads(line) for line in self.lines]
 
 
 def index_batch(items: list[tuple[str, bytes]]) -> IndexedBatch:
@@ -62,6 +67,7 @@ def index_batch(items: list[tuple[str, bytes]]) -> IndexedBatch:
 def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
     out = IndexedBatch()
     texts: list[bytes] = []
+    records: list[list] = []
     chunk_file: list[int] = []
     kinds: list[int] = []
     names: list[int] = []
@@ -76,13 +82,14 @@ def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
         spans = [(c.start_byte, c.end_byte) for c in fc.chunks]
         for chunk, ranges in zip(fc.chunks, own_ranges(spans)):
             texts.append(b" ".join(source[a:b] for a, b in ranges))
-            out.records.append([getattr(chunk, name) for name in CHUNK_FIELDS])
+            records.append([getattr(chunk, name) for name in CHUNK_FIELDS])
             chunk_file.append(file_index)
             kinds.append(_KIND_CODE.get(chunk.kind, _KIND_CODE["other"]))
             names.append(term_hash(chunk.name.lower().strip("_")))
             flags.append(name_flags(chunk.name))
     postings = chunk_postings(texts)
-    records = out.records
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    out.lines = [dumps(r).encode() + b"\n" for r in records]
     out.arrays = {
         "chunk_file": np.asarray(chunk_file, dtype=np.int32),
         "chunk_kind": np.asarray(kinds, dtype=np.int8),

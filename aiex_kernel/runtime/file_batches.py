@@ -87,14 +87,16 @@ def read_batch(sandbox: Sandbox, names: Sequence[str], skipped: list[tuple[str, 
 def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: Callable[..., Any], *args: Any,
                      on_cluster: bool, settings, progress: bool, description: str, runtime=None,
                      preread: dict[str, bytes] | None = None) -> BatchRun:
-    """``task(items, *args)`` for each batch of paths; ``preread`` holds bytes already read."""
+    """``task(items, *args)`` for each batch of paths; ``preread`` holds bytes already read (the others are
+    read as their batch is submitted, so workers start while the client still reads)."""
     run = BatchRun()
     total = sum(len(b) for b in batches)
 
     def items_of(names) -> list[tuple[str, bytes]]:
-        if preread is None:
+        if not preread:
             return read_batch(sandbox, names, run.skipped)
-        return [(n, preread[n]) for n in names]
+        known = [(n, preread[n]) for n in names if n in preread]
+        return known + read_batch(sandbox, [n for n in names if n not in preread], run.skipped)
 
     if not on_cluster:
         with progress_bar(total, description, enabled=progress) as bar:

@@ -164,12 +164,17 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
         files = {p: e for p, e in old_files.items() if p in seen or not in_scope(p)}
         report.deleted = len(old_files) - len(files)
 
-        to_index: dict[str, bytes] = {}
+        to_index: dict[str, int] = {}  # path -> size, for every file to (re)index
+        preread: dict[str, bytes] = {}  # the changed files' bytes, read to compare hashes
         mtimes: dict[str, int] = {}
         skipped: list[tuple[str, str]] = []
         for entry in scan.files:
             old = files.get(entry.relpath)
-            if old is not None and old[3] == entry.size and old[4] == entry.mtime_ns:
+            if old is None:  # new: read later, batch by batch, while workers already work
+                to_index[entry.relpath] = entry.size
+                mtimes[entry.relpath] = entry.mtime_ns
+                continue
+            if old[3] == entry.size and old[4] == entry.mtime_ns:
                 report.unchanged += 1
                 continue
             items = read_batch(sandbox, [entry.relpath], skipped)
@@ -177,38 +182,41 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
                 files.pop(entry.relpath, None)
                 continue
             data = items[0][1]
-            if old is not None and old[2] == content_hash(data):
+            if old[2] == content_hash(data):
                 files[entry.relpath] = [old[0], old[1], old[2], len(data), entry.mtime_ns]  # touched only
                 report.unchanged += 1
                 continue
-            to_index[entry.relpath] = data
+            preread[entry.relpath] = data
+            to_index[entry.relpath] = len(data)
             mtimes[entry.relpath] = entry.mtime_ns
-            if old is None:
-                report.added += 1
-            else:
-                report.changed += 1
-        for _, reason in skipped:
-            report.skipped[reason] += 1
+            report.changed += 1
 
-        segments = [s for s in old_segments if any(e[0] == s for e in files.values())]
-        new_segment = None
+        live_segments = {e[0] for e in files.values()}
+        segments = [s for s in old_segments if s in live_segments]
         if to_index:
-            batch = _index_files(sandbox, to_index, settings=settings, cluster=cluster, progress=progress,
-                                 runtime=runtime, report=report)
+            batch, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
+                                             progress=progress, runtime=runtime, report=report)
+            for path, reason in unreadable:
+                skipped.append((path, reason))
+                files.pop(path, None)
+            report.added = sum(1 for f in batch.files if f["path"] not in preread)
+        if to_index and batch.files:
             if settings.embedding_model:
-                _embed(batch, to_index, settings, progress)
+                _embed(batch, sandbox, preread, settings, progress)
             new_segment = store.new_segment_id()
             for i, f in enumerate(batch.files):
                 files[f["path"]] = [new_segment, i, f["hash"], f["size"], mtimes[f["path"]]]
-            store.write_segment(new_segment, batch.files, batch.records, batch.arrays, settings.embedding_model)
+            store.write_segment(new_segment, batch.files, batch.lines, batch.arrays, settings.embedding_model)
             segments.append(new_segment)
 
+        for _, reason in skipped:
+            report.skipped[reason] += 1
         live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
         if len(segments) > MAX_SEGMENTS or live < total // 2:
             segments, files = _compact(store, segments, files, settings.embedding_model)
             report.compacted = True
 
-        changed = bool(to_index or report.deleted or report.rebuilt or report.compacted
+        changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
                        or files != old_files or manifest is None)
         if changed:
             store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
@@ -222,10 +230,11 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
     return report
 
 
-def _index_files(sandbox: Sandbox, to_index: dict[str, bytes], *, settings, cluster: str, progress: bool,
-                 runtime, report: BuildReport) -> IndexedBatch:
-    """Index the files (on the cluster when the job is large or a cluster is up), as one batch."""
-    sizes = [(p, len(d)) for p, d in sorted(to_index.items())]
+def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,
+                 cluster: str, progress: bool, runtime, report: BuildReport):
+    """Index the files (on the cluster when the job is large or a cluster is up), as one batch;
+    and the files that could not be read."""
+    sizes = sorted(to_index.items())
     total = sum(s for _, s in sizes)
     on_cluster = use_cluster(cluster, total, settings)
     slots = 1
@@ -237,9 +246,9 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, bytes], *, settings, clus
         slots = runtime.nthreads()
     batches = plan_batches(sizes, batch_count(len(sizes), total, slots))
     run = run_file_batches(sandbox, batches, index_batch, on_cluster=on_cluster, settings=settings,
-                           progress=progress, description="Indexing", runtime=runtime, preread=to_index)
+                           progress=progress, description="Indexing", runtime=runtime, preread=preread)
     report.where = run.where
-    return merge_batches(sorted(run.results, key=lambda b: b.files[0]["path"] if b.files else ""))
+    return merge_batches(sorted(run.results, key=lambda b: b.files[0]["path"] if b.files else "")), run.skipped
 
 
 def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
@@ -249,7 +258,7 @@ def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
     n_files = n_chunks = 0
     for b in batches:
         out.files.extend(b.files)
-        out.records.extend(b.records)
+        out.lines.extend(b.lines)
         for name in ARRAY_NAMES:
             a = b.arrays[name]
             if name == "chunk_file":
@@ -258,7 +267,7 @@ def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
                 a = a + n_chunks
             parts[name].append(a)
         n_files += len(b.files)
-        n_chunks += len(b.records)
+        n_chunks += len(b.lines)
     out.arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=np.int32)) for name, v in parts.items()}
     return out
 
@@ -285,13 +294,14 @@ def _chunk_totals(counts: dict[str, list[int]], files: dict[str, list]) -> tuple
     return live, total
 
 
-def _embed(batch: IndexedBatch, sources: dict[str, bytes], settings, progress: bool) -> None:
+def _embed(batch: IndexedBatch, sandbox: Sandbox, preread: dict[str, bytes], settings, progress: bool) -> None:
     """Add the embeddings of the batch's chunks (``embedding_model`` setting)."""
     from ..progress import status
     from .enrich import chunk_texts, embed_texts, embedding_provider
 
     provider, model = embedding_provider(settings)
-    texts = chunk_texts(batch.records, batch.files, sources, batch.arrays["chunk_file"])
+    sources = {f["path"]: preread.get(f["path"]) or sandbox.read_bytes(f["path"]) for f in batch.files}
+    texts = chunk_texts(batch.records(), batch.files, sources, batch.arrays["chunk_file"])
     with status(f"Embedding {len(texts):,} chunks with {settings.embedding_model}…", enabled=progress):
         batch.arrays["embeddings"] = embed_texts(provider, model, texts)
 
@@ -304,7 +314,7 @@ def _compact(store: IndexStore, segments: list[str], files: dict[str, list],
     view = load_segments(store, segments, files)
     batch = view.as_batch(store)
     new_id = store.new_segment_id()
-    store.write_segment(new_id, batch.files, batch.records, batch.arrays,
+    store.write_segment(new_id, batch.files, batch.lines, batch.arrays,
                         view.embedding_model if "embeddings" in batch.arrays else None)
     new_files = {f["path"]: [new_id, i, f["hash"], f["size"], files[f["path"]][4]] for i, f in enumerate(batch.files)}
     return [new_id], new_files

@@ -108,13 +108,13 @@ class IndexStore:
     def new_segment_id() -> str:
         return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
-    def write_segment(self, segment_id: str, files: list[dict], records: list[list],
+    def write_segment(self, segment_id: str, files: list[dict], lines: list[bytes],
                       arrays: dict[str, np.ndarray], embedding_model: str | None = None) -> None:
+        """Write a complete segment: ``lines`` are the chunk records as JSON lines (newline included)."""
         import zarr
 
         base = self._p("segments", segment_id)
         self.fs.makedirs(base, exist_ok=True)
-        lines = [json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in records]
         offsets = np.zeros(len(lines) + 1, dtype=np.int64)
         if lines:
             np.cumsum([len(x) for x in lines], out=offsets[1:])

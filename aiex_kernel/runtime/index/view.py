@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,16 +89,16 @@ class IndexView:
 
     def as_batch(self, store: IndexStore) -> IndexedBatch:
         """Every live file, record and array, as one batch (for compaction)."""
-        records: list[list] = []
+        lines: list[bytes] = []
         for seg_index, seg in enumerate(self.segments):
             rows = self.chunk_local[self.chunk_segment == seg_index]
             if not len(rows):
                 continue
             with store.fs.open(store._p("segments", seg.id, "records.jsonl"), "rb") as fh:
-                lines = fh.read().splitlines()
-            records.extend(json.loads(lines[r]) for r in rows)
+                data = fh.read().splitlines(keepends=True)
+            lines.extend(data[r] for r in rows)
         files = [{k: v for k, v in f.items() if k not in ("segment", "local", "mtime_ns")} for f in self.files]
-        return IndexedBatch(files=files, records=records, arrays=dict(self.arrays))
+        return IndexedBatch(files=files, lines=lines, arrays=dict(self.arrays))
 
 
 def load_index(store: IndexStore) -> IndexView | None:
