@@ -119,10 +119,10 @@ class Assistant:
         for line in plan.notes():
             print(f"aiex: {line}")
         if dry_run:
+            from .display import DryRun
             from .verbs.models import dry_run_result
 
-            print(dry_run_result(plan).human)
-            return plan.to_dict()
+            return DryRun(plan.to_dict(), dry_run_result(plan).human)
         request = plan.request
         provider = self.provider(choice.spec)
         if stream:

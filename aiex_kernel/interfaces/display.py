@@ -10,7 +10,19 @@ from typing import Any
 
 from ..core.llm import AiexResponse
 
-__all__ = ["AiexResult", "StreamView"]
+__all__ = ["AiexResult", "DryRun", "StreamView"]
+
+
+class DryRun(dict):
+    """What ``--dry-run`` returns: the plan as a dict (model, messages, context, redacted), shown as the
+    exact messages that would be sent."""
+
+    def __init__(self, data: dict, text: str) -> None:
+        super().__init__(data)
+        self.text = text
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(self.text)
 
 
 @dataclass

@@ -73,7 +73,9 @@ def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), 
                 text = with_context(prompt, context.text, Path(context_root).name)
     request = AiexRequest(messages=(*history, Message("user", text)), model=choice.model, system=system,
                           max_tokens=max_tokens, temperature=temperature)
-    redacted: dict[str, int] = {}
+    redacted: dict[str, int] = dict(context.redacted) if context is not None else {}
     if settings.redact_secrets:
-        request, redacted = redact_request(request)
+        request, found = redact_request(request)
+        for kind, n in found.items():
+            redacted[kind] = redacted.get(kind, 0) + n
     return AskPlan(choice, request, context, str(context_root) if context_root is not None else None, redacted)

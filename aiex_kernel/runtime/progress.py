@@ -79,9 +79,13 @@ def _in_jupyter() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+#: jobs with fewer items finish before a bar would tell anything
+MIN_ITEMS = 50
+
+
 def progress_bar(total: int, description: str, *, enabled: bool = True, unit: str = "files") -> Progress:
-    """A progress bar suited to where we run; silent when disabled or not interactive."""
-    if not enabled or total <= 0:
+    """A progress bar suited to where we run; silent when disabled, not interactive, or the job is small."""
+    if not enabled or total < MIN_ITEMS:
         return _Silent()
     if _in_jupyter():
         return _Tqdm(total, description, unit, notebook=importlib.util.find_spec("ipywidgets") is not None)

@@ -120,6 +120,8 @@ def show_context(args, ctx) -> Result:
     provider, model = _counter_model(args, settings)
     result = project_context(sandbox.root, settings, args.query, budget, provider=provider, model=model,
                              progress=ctx.progress, build=args.build)
+    if result.redacted:
+        ctx.note("redacted, as before sending: " + ", ".join(f"{n} {k}" for k, n in sorted(result.redacted.items())))
     how = result.tokenizer if result.exact else f"{result.tokenizer}, conservative"
     levels = ", ".join(f"{n} {k}" for k, n in result.levels.items() if n)
     footer = (f"── {result.tokens:,} / {budget:,} tokens ({how}) · {len(result.files)} files · {levels or 'nothing'}"

@@ -53,7 +53,8 @@ def project_context(root: Path, settings, query: str, budget: int, *, provider: 
     if view is None:
         raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
     return assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus,
-                            similarity=query_similarity(view, settings, query), summaries=file_summaries(view))
+                            similarity=query_similarity(view, settings, query), summaries=file_summaries(view),
+                            redact_secrets=settings.redact_secrets)
 
 
 def query_similarity(view, settings, query: str):

@@ -43,6 +43,7 @@ class ContextResult:
     levels: dict[str, int]
     candidates: int
     stale: list[str] = field(default_factory=list)
+    redacted: dict[str, int] = field(default_factory=dict)  #: secrets removed from the pieces, by kind
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -51,7 +52,8 @@ class ContextResult:
 
 def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int, counter: TokenCounter, *,
                      focus: str = "", named_files: Sequence[str] = (), use_graph: bool = True,
-                     similarity: np.ndarray | None = None, summaries: dict[str, str] | None = None) -> ContextResult:
+                     similarity: np.ndarray | None = None, summaries: dict[str, str] | None = None,
+                     redact_secrets: bool = True) -> ContextResult:
     """The most relevant code for ``query`` in at most ``budget`` tokens (by ``counter``).
 
     ``focus`` is more text whose identifiers pull the ranking towards the files defining
@@ -104,14 +106,40 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         else:
             signatures.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
 
+    if redact_secrets:  # before fitting, so the budget counts what is sent
+        full, signatures = _redacted(full), _redacted(signatures)
     fitted = fit([*full, *signatures], budget, counter.count, estimate=estimate_tokens)
     if len(fitted.pieces) == len(full) + len(signatures):  # room left: add outlines (or summaries)
         outlines = _outlines(view, file_score, summaries)
+        if redact_secrets:
+            outlines = _redacted(outlines)
         fitted = fit([*full, *signatures, *outlines], budget, counter.count, estimate=estimate_tokens)
     return ContextResult(query=query, text=fitted.text, tokens=fitted.tokens, budget=budget, tokenizer=counter.name,
                          exact=counter.exact, files=fitted.files, levels=fitted.counts(),
                          candidates=fitted.candidates, stale=sorted(stale),
-                         seconds=time.perf_counter() - started)
+                         redacted=_count_redactions(fitted.text), seconds=time.perf_counter() - started)
+
+
+def _redacted(pieces: list[Piece]) -> list[Piece]:
+    from dataclasses import replace
+
+    from ...core.redact import redact
+
+    out = []
+    for p in pieces:
+        r = redact(p.text)
+        out.append(p if not r.found else replace(p, text=r.text))
+    return out
+
+
+def _count_redactions(text: str) -> dict[str, int]:
+    """Secrets removed from what is actually shown (the markers left in the fitted text), by kind."""
+    import re
+
+    out: dict[str, int] = {}
+    for kind in re.findall(r"\[REDACTED:([a-z-]+)\]", text):
+        out[kind] = out.get(kind, 0) + 1
+    return out
 
 
 def _read_current(sandbox: Sandbox, path: str, entry: dict, stale: set[str]) -> bytes | None:
