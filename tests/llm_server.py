@@ -543,3 +543,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def closed_url() -> str:
+    """An http address on 127.0.0.1 where nothing listens (for "server not running" cases)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -54,7 +54,7 @@ def render(pieces: Sequence[Piece]) -> str:
         by_file.setdefault(p.path, []).append(p)
     blocks = []
     for path in sorted(by_file):
-        parts = sorted(by_file[path], key=lambda p: (_LEVEL_RANK[p.level] >= 2, p.line, _LEVEL_RANK[p.level]))
+        parts = sorted(by_file[path], key=lambda p: (_LEVEL_RANK[p.level] >= 2, p.line, _LEVEL_RANK[p.level], p.text))
         blocks.append(f"### {path}\n" + "\n".join(p.text for p in parts))
     return "\n\n".join(blocks)
 
@@ -68,16 +68,21 @@ def fit(pieces: Sequence[Piece], budget: int, count: Callable[[str], int],
     """
     if budget <= 0 or not pieces:
         return Fitted("", 0, [], len(pieces))
-    hi = len(pieces)
+    n = len(pieces)
+    hi = n
     if estimate is not None:
-        # pieces whose estimated sum passes twice the budget cannot all fit
+        # pieces whose estimated sum passes twice the budget are unlikely to all fit: search below there first
         total, limit = 0, 2 * budget + 64
         for i, p in enumerate(pieces):
             total += estimate(p.text) + 4
             if total > limit:
                 hi = i + 1
                 break
-    lo, best_text, best_tokens = 0, "", 0
+    lo = 0
+    # if the estimate was too cautious (the prefix up to hi fits), widen until it does not, or all fit
+    while hi < n and count(render(pieces[:hi])) <= budget:
+        lo, hi = hi, min(n, hi * 2)
+    best_text, best_tokens = "", 0
     while lo < hi:
         mid = (lo + hi + 1) // 2
         text = render(pieces[:mid])
@@ -86,7 +91,7 @@ def fit(pieces: Sequence[Piece], budget: int, count: Callable[[str], int],
             lo, best_text, best_tokens = mid, text, tokens
         else:
             hi = mid - 1
-    if lo and not best_text:  # the loop never rendered lo itself
+    if lo and not best_text:  # the search never rendered lo itself
         best_text = render(pieces[:lo])
         best_tokens = count(best_text)
-    return Fitted(best_text, best_tokens, list(pieces[:lo]), len(pieces))
+    return Fitted(best_text, best_tokens, list(pieces[:lo]), n)

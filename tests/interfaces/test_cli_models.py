@@ -1,16 +1,12 @@
 """`aiex ask` and `aiex list models` as a user runs them, against the loopback LLM server."""
 
 import json
-import socket
 import subprocess
 
 import pytest
+from llm_server import closed_url
 
 
-def closed_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -1,20 +1,15 @@
 """Choosing a model (named, alias, default order) and listing what each provider offers."""
 
 import asyncio
-import socket
 
 import pytest
+from llm_server import closed_url
 
 from aiex_kernel.config import load_settings
 from aiex_kernel.errors import ConfigError, ProviderError, UsageError
 from aiex_kernel.runtime.providers.selection import choose_model, provider_statuses
 
 
-def closed_url() -> str:
-    """An address on 127.0.0.1 where nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 @pytest.fixture
