@@ -32,7 +32,7 @@ _PATTERNS: list[tuple[str, re.Pattern]] = [
     ("stripe-key", re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
     ("bearer-token", re.compile(r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/-]{20,}=*")),
-    ("url-password", re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]{3,})(?=@)")),
+    ("url-password", re.compile(r"(?<=://)([^/\s:@]+):(?!\[REDACTED)([^/\s@]{3,})(?=@)")),
 ]
 # name = "value" / name: 'value' / "name": "value"
 _QUOTED_ASSIGNMENT = re.compile(

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiex_kernel.core.terms import STOP, chunk_postings, own_ranges, query_terms, term_hash, terms_of
+from aiex_kernel.core.terms import (
+    STOP,
+    chunk_postings,
+    own_ranges,
+    query_terms,
+    term_hash,
+    terms_of,
+)
 
 # ---------------------------------------------------------------------------- terms_of / query_terms
 
