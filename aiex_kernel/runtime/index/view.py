@@ -23,6 +23,7 @@ class IndexView:
     chunk_local: np.ndarray  #: row of each chunk in its segment
     segments: list[Segment] = field(default_factory=list)
     embedding_model: str | None = None  #: the model of ``arrays["embeddings"]``, when there are embeddings
+    global_rank: np.ndarray | None = None  #: the files' PageRank without personalisation (with the graph)
     _graph: object = field(default=None, repr=False)
 
     @property
@@ -30,37 +31,40 @@ class IndexView:
         return len(self.chunk_local)
 
     def graph(self):
-        """The file graph (``core.graph.file_graph``), computed once per index version and kept next to it."""
+        """The file graph (``core.graph.file_graph``), computed once per index version and kept next to the
+        index as zarr arrays (edges, weights, and the files' global PageRank)."""
         if self._graph is not None:
             return self._graph
-        import io
-
+        import zarr
         from scipy import sparse
 
-        from ...core.graph import file_graph
+        from ...core.graph import file_graph, pagerank
 
+        n = len(self.files)
         stamp = str(self.manifest.get("written_at", "none")).replace(".", "_")
-        path = self.store._p("graph", f"{stamp}.npz")
+        path = self.store._p("graph", f"{stamp}.zarr")
         try:
-            with self.store.fs.open(path, "rb") as fh:
-                self._graph = sparse.load_npz(io.BytesIO(fh.read()))
-            if self._graph.shape[0] == len(self.files):
+            group = zarr.open_group(self.store._zarr_store(path), mode="r")
+            src, dst, weight = group["src"][:], group["dst"][:], group["weight"][:]
+            self._graph = sparse.csr_matrix((weight, (src, dst)), shape=(n, n))
+            self.global_rank = group["pagerank"][:]
+            if len(self.global_rank) == n:
                 return self._graph
-        except (FileNotFoundError, ValueError, OSError):
+        except (FileNotFoundError, KeyError, ValueError, OSError, zarr.errors.GroupNotFoundError):
             pass
         a = self.arrays
-        self._graph = file_graph(len(self.files), a["chunk_file"], a["chunk_name"], a["chunk_kind"],
+        self._graph = file_graph(n, a["chunk_file"], a["chunk_name"], a["chunk_kind"],
                                  a["post_chunk"], a["post_term"], a["post_count"], a["chunk_flags"])
+        self.global_rank = pagerank(self._graph)
         try:
-            buffer = io.BytesIO()
-            sparse.save_npz(buffer, self._graph)
-            old = [p for p in self.store.fs.ls(self.store._p("graph"), detail=False)] \
-                if self.store.fs.exists(self.store._p("graph")) else []
-            for stale in old:
-                self.store.fs.rm(stale)
-            self.store.fs.makedirs(self.store._p("graph"), exist_ok=True)
-            with self.store.fs.open(path, "wb") as fh:
-                fh.write(buffer.getvalue())
+            graph_dir = self.store._p("graph")
+            if self.store.fs.exists(graph_dir):
+                self.store.fs.rm(graph_dir, recursive=True)  # older versions' graphs
+            coo = self._graph.tocoo()
+            group = zarr.open_group(self.store._zarr_store(path), mode="w")
+            for name, values in (("src", coo.row.astype(np.int32)), ("dst", coo.col.astype(np.int32)),
+                                 ("weight", coo.data.astype(np.float32)), ("pagerank", self.global_rank)):
+                group.create_array(name, data=values, chunks=(max(1, len(values)),))
         except OSError:
             pass  # a read-only index still works, it just recomputes
         return self._graph
