@@ -21,9 +21,11 @@ DESCRIPTION = """\
 aiex: an AI coding assistant grounded in your codebase.
 
 Commands read `aiex VERB [NOUN] [ARGS]`, e.g.
+  aiex ask "where is the retry policy?"
+  aiex build context
+  aiex list models
   aiex analyze code --path src
-  aiex chunk src/app.py --jsonl
-  aiex start cluster --workers 4
+  aiex install kernel
 Every command takes --json or --jsonl. `aiex help VERB [NOUN]` explains one.
 """
 
