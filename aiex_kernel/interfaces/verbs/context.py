@@ -117,6 +117,7 @@ def show_context(args, ctx) -> Result:
     budget = settings.context_budget if args.budget is None else args.budget
     if budget < 0:
         raise UsageError("--budget must be 0 or more.")
+    _refuse_unmarked_first_build(sandbox.root, settings, args.build)
     provider, model = _counter_model(args, settings)
     result = project_context(sandbox.root, settings, args.query, budget, provider=provider, model=model,
                              progress=ctx.progress, build=args.build)
@@ -129,6 +130,20 @@ def show_context(args, ctx) -> Result:
     if result.stale:
         footer += f"\n── {len(result.stale)} files changed since indexing (shown as signatures): run `aiex build context`"
     return Result(result.to_dict(), human=(result.text + "\n\n" if result.text else "") + footer)
+
+
+def _refuse_unmarked_first_build(root, settings, build: bool) -> None:
+    """`show context` may update an index, but does not index a directory that is not a project unasked."""
+    from ...config import ROOT_MARKERS
+    from ...errors import AiexError
+    from ...runtime.index.build import index_location
+    from ...runtime.index.store import IndexStore
+
+    if not build or any((root / m).exists() for m in ROOT_MARKERS):
+        return
+    if IndexStore(index_location(root, settings)).read_manifest(check_schema=False) is None:
+        raise AiexError(f"{root} has no index yet and is not a project (no .git, pyproject.toml or .aiex): "
+                        f"index it on purpose with `aiex build context --path {root}`.")
 
 
 def _stats(sandbox, settings) -> Result:
