@@ -107,3 +107,15 @@ def test_magics_use_context_and_dry_run(project, llm_server, monkeypatch, capsys
         assert llm_server.last["body"]["messages"][-1]["content"] == "plain question"
     finally:
         aiex_kernel.unload_ipython_extension(sh)
+
+
+def test_show_context_does_not_index_a_non_project_unasked(cli, tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "a.py").write_text("def f():\n    return 1\n")
+    r = cli("show", "context", "-q", "f", cwd=loose)
+    assert r.returncode == 1 and "not a project" in r.stderr and "aiex build context --path" in r.stderr
+    assert not (loose / ".aiex").exists()
+    assert cli("build", "context", "--path", str(loose), cwd=loose).returncode == 0
+    r = cli("show", "context", "-q", "f", "--budget", "60", cwd=loose)
+    assert r.returncode == 0 and "def f():" in r.stdout
