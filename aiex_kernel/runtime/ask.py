@@ -34,6 +34,7 @@ class AskPlan:
         if self.context is not None:
             c = self.context
             how = c.tokenizer if c.exact else f"{c.tokenizer}, conservative"
+            out.extend(c.notes)
             out.append(f"context: {c.tokens:,} tokens ({how}) from {len(c.files)} files of {self.context_root}"
                        + (f"; {len(c.stale)} changed since indexing, shown as signatures" if c.stale else ""))
         if self.redacted:

@@ -311,7 +311,11 @@ class Sandbox:
                 scan.skip(child, "ignored")
                 continue
             if entry.is_symlink():
-                target = Path(os.path.realpath(entry.path))
+                try:
+                    target = Path(os.path.realpath(entry.path))
+                except OSError:  # e.g. /proc links the user may not follow
+                    scan.skip(child, "unreadable")
+                    continue
                 if not target.is_relative_to(self.root):
                     scan.skip(child, "outside root")
                     continue

@@ -7,9 +7,14 @@ from .options import CLUSTER_ARGS, FILE_ARGS, ROOT_ARGS, abspaths, project_setti
 
 
 def _project(args):
+    import os
+
+    from ...errors import UsageError
     from ...runtime.index import open_sandbox
 
     path = getattr(args, "path", None)
+    if path is not None and not os.path.exists(os.path.expanduser(path)):
+        raise UsageError(f"--path {path}: no such file or directory.")
     root, settings = project_settings(args, path)
     return root, settings, open_sandbox(root, settings)
 
@@ -113,6 +118,8 @@ def show_context(args, ctx) -> Result:
 
     root, settings, sandbox = _project(args)
     if args.stats:
+        if args.query:
+            raise UsageError("--stats shows what the index holds; it takes no --query.")
         return _stats(sandbox, settings)
     budget = settings.context_budget if args.budget is None else args.budget
     if budget < 0:
@@ -121,6 +128,8 @@ def show_context(args, ctx) -> Result:
     provider, model = _counter_model(args, settings)
     result = project_context(sandbox.root, settings, args.query, budget, provider=provider, model=model,
                              progress=ctx.progress, build=args.build)
+    for line in result.notes:
+        ctx.note(line)
     if result.redacted:
         ctx.note("redacted, as before sending: " + ", ".join(f"{n} {k}" for k, n in sorted(result.redacted.items())))
     how = result.tokenizer if result.exact else f"{result.tokenizer}, conservative"
@@ -162,7 +171,8 @@ def _stats(sandbox, settings) -> Result:
     languages = Counter(f["language"] for f in view.files)
     data = {
         "location": store.location, "root": str(sandbox.root), "schema": SCHEMA_VERSION,
-        "files": len(view.files), "chunks": view.n_chunks, "tokens": int(view.arrays["chunk_tokens"].sum()),
+        "files": len(view.files), "chunks": view.n_chunks,
+        "tokens": sum((f["size"] + 3) // 4 for f in view.files),  # of the source, not of nested chunks summed
         "postings": int(len(view.arrays["post_term"])), "segments": len(view.segments),
         "bytes_on_disk": store.size_bytes(), "built_at": view.manifest.get("built_at"),
         "languages": dict(languages.most_common()),

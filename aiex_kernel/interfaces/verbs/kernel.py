@@ -72,10 +72,15 @@ def install_kernel(args, ctx) -> Result:
         except ImportError:  # pragma: no cover - ipykernel is a dependency
             pass
         manager = KernelSpecManager()
-        if where == "user":
-            dest = manager.install_kernel_spec(str(src), KERNEL_NAME, user=True)
-        else:
-            dest = manager.install_kernel_spec(str(src), KERNEL_NAME, prefix=str(kernels.parents[2]))
+        try:
+            if where == "user":
+                dest = manager.install_kernel_spec(str(src), KERNEL_NAME, user=True)
+            else:
+                dest = manager.install_kernel_spec(str(src), KERNEL_NAME, prefix=str(kernels.parents[2]))
+        except OSError as exc:
+            from ...errors import AiexError
+
+            raise AiexError(f"Cannot install the kernelspec in {kernels}: {exc.strerror or exc}.") from None
     data = {"name": KERNEL_NAME, "where": where, "path": dest, "argv": kernel_json(sys.executable)["argv"]}
     return Result(data, human=f"Installed the aiex kernelspec in {dest} ({where}).")
 

@@ -47,14 +47,22 @@ def project_context(root: Path, settings, query: str, budget: int, *, provider: 
 
     sandbox = open_sandbox(root, settings)
     store = IndexStore(index_location(sandbox.root, settings))
+    notes = []
     if build:
-        build_index(sandbox, settings=settings, store=store, progress=progress)
+        try:
+            build_index(sandbox, settings=settings, store=store, progress=progress)
+        except AiexError as exc:  # busy (another build) or not writable: the index as it is will do
+            if store.read_manifest(check_schema=False) is None:
+                raise
+            notes.append(f"the index was not updated ({exc}); using it as it is")
     view = cached_view(store)
     if view is None:
         raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
-    return assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus,
+    result = assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus,
                             similarity=query_similarity(view, settings, query), summaries=file_summaries(view),
                             redact_secrets=settings.redact_secrets)
+    result.notes[:0] = notes
+    return result
 
 
 def query_similarity(view, settings, query: str):

@@ -26,7 +26,7 @@ from ..file_batches import read_batch, run_file_batches, use_cluster
 from ..sandbox import Sandbox
 from .store import ARRAY_NAMES, IndexStore, SchemaMismatch
 
-__all__ = ["MAX_SEGMENTS", "BuildReport", "build_index", "index_location"]
+__all__ = ["MAX_SEGMENTS", "BuildReport", "IndexBusy", "build_index", "index_location"]
 
 MAX_SEGMENTS = 8
 
@@ -69,6 +69,10 @@ class BuildReport:
         return d
 
 
+class IndexBusy(AiexError):
+    """Another build holds this index's lock."""
+
+
 class _BuildLock:
     """One build at a time per local index (a pid file; a dead owner's lock is taken over)."""
 
@@ -85,7 +89,7 @@ class _BuildLock:
             except FileExistsError:
                 owner = self._owner()
                 if owner and _alive(owner):
-                    raise AiexError(f"Another aiex build of this index is running (pid {owner}); wait for it, "
+                    raise IndexBusy(f"Another aiex build of this index is running (pid {owner}); wait for it, "
                                     f"or remove {self.path} if it is not.") from None
                 self.path.unlink(missing_ok=True)
                 continue
@@ -140,94 +144,109 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
     started = time.perf_counter()
     store = store or IndexStore(index_location(sandbox.root, settings))
     report = BuildReport(root=str(sandbox.root), location=store.location)
-    with _BuildLock(store):
-        manifest = None
-        if rebuild:
-            report.rebuilt = "asked (--rebuild)"
-        else:
-            try:
-                manifest = store.read_manifest()
-            except SchemaMismatch as exc:
-                report.rebuilt = f"{exc} Rebuilding it."
-            if manifest is not None and manifest.get("embedding_model") != settings.embedding_model:
-                report.rebuilt = (f"the embedding model changed ({manifest.get('embedding_model') or 'none'} -> "
-                                  f"{settings.embedding_model or 'none'}); rebuilding the index.")
-                manifest = None
-        old_files: dict[str, list] = dict(manifest["files"]) if manifest else {}
-        old_segments: list[str] = list(manifest["segments"]) if manifest else []
+    scope_paths = list(paths)
+    for p in scope_paths:  # before anything is written: a typo must not leave an index behind
+        if not sandbox.resolve(p).exists():
+            from ...errors import PathNotFound
 
-        scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
-        scan = sandbox.scan(list(paths))
-        report.skipped.update(scan.skipped)
-        seen = {f.relpath for f in scan.files}
-        in_scope = _scope_test(scopes)
-        files = {p: e for p, e in old_files.items() if p in seen or not in_scope(p)}
-        report.deleted = len(old_files) - len(files)
-
-        to_index: dict[str, int] = {}  # path -> size, for every file to (re)index
-        preread: dict[str, bytes] = {}  # the changed files' bytes, read to compare hashes
-        mtimes: dict[str, int] = {}
-        skipped: list[tuple[str, str]] = []
-        for entry in scan.files:
-            old = files.get(entry.relpath)
-            if old is None:  # new: read later, batch by batch, while workers already work
-                to_index[entry.relpath] = entry.size
-                mtimes[entry.relpath] = entry.mtime_ns
-                continue
-            if old[3] == entry.size and old[4] == entry.mtime_ns:
-                report.unchanged += 1
-                continue
-            items = read_batch(sandbox, [entry.relpath], skipped)
-            if not items:
-                files.pop(entry.relpath, None)
-                continue
-            data = items[0][1]
-            if old[2] == content_hash(data):
-                files[entry.relpath] = [old[0], old[1], old[2], len(data), entry.mtime_ns]  # touched only
-                report.unchanged += 1
-                continue
-            preread[entry.relpath] = data
-            to_index[entry.relpath] = len(data)
-            mtimes[entry.relpath] = entry.mtime_ns
-            report.changed += 1
-
-        live_segments = {e[0] for e in files.values()}
-        segments = [s for s in old_segments if s in live_segments]
-        if to_index:
-            batch, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
-                                             progress=progress, runtime=runtime, report=report)
-            for path, reason in unreadable:
-                skipped.append((path, reason))
-                files.pop(path, None)
-            report.added = sum(1 for f in batch.files if f["path"] not in preread)
-        if to_index and batch.files:
-            if settings.embedding_model:
-                _embed(batch, sandbox, preread, settings, progress)
-            new_segment = store.new_segment_id()
-            for i, f in enumerate(batch.files):
-                files[f["path"]] = [new_segment, i, f["hash"], f["size"], mtimes[f["path"]]]
-            store.write_segment(new_segment, batch.files, batch.lines, batch.arrays, settings.embedding_model)
-            segments.append(new_segment)
-
-        for _, reason in skipped:
-            report.skipped[reason] += 1
-        live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
-        if len(segments) > MAX_SEGMENTS or live < total // 2:
-            segments, files = _compact(store, segments, files, settings.embedding_model)
-            report.compacted = True
-
-        changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
-                       or files != old_files or manifest is None)
-        if changed:
-            store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
-                                  "built_at": time.time(), "embedding_model": settings.embedding_model})
-        # under the lock, whatever no manifest names is a leftover (of a killed build, say)
-        store.delete_unreferenced(set(segments))
-        report.files = len(files)
-        report.segments = len(segments)
-        report.chunks = live if not report.compacted else total_after(store, segments)
+            raise PathNotFound(f"{p} does not exist under the project root {sandbox.root}.")
+    try:
+        with _BuildLock(store):
+            _build(store, sandbox, settings, scope_paths, cluster, progress, runtime, rebuild, report)
+    except OSError as exc:
+        raise AiexError(f"Cannot write the index at {store.location}: {exc.strerror or exc}. Check the "
+                        "`index_path` setting and the permissions there.") from None
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progress, runtime, rebuild,
+           report: BuildReport) -> None:
+    manifest = None
+    if rebuild:
+        report.rebuilt = "asked (--rebuild)"
+    else:
+        try:
+            manifest = store.read_manifest()
+        except SchemaMismatch as exc:
+            report.rebuilt = f"{exc} Rebuilding it."
+        if manifest is not None and manifest.get("embedding_model") != settings.embedding_model:
+            report.rebuilt = (f"the embedding model changed ({manifest.get('embedding_model') or 'none'} -> "
+                              f"{settings.embedding_model or 'none'}); rebuilding the index.")
+            manifest = None
+    old_files: dict[str, list] = dict(manifest["files"]) if manifest else {}
+    old_segments: list[str] = list(manifest["segments"]) if manifest else []
+
+    scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
+    scan = sandbox.scan(list(paths))
+    report.skipped.update(scan.skipped)
+    seen = {f.relpath for f in scan.files}
+    in_scope = _scope_test(scopes)
+    files = {p: e for p, e in old_files.items() if p in seen or not in_scope(p)}
+    report.deleted = len(old_files) - len(files)
+
+    to_index: dict[str, int] = {}  # path -> size, for every file to (re)index
+    preread: dict[str, bytes] = {}  # the changed files' bytes, read to compare hashes
+    mtimes: dict[str, int] = {}
+    skipped: list[tuple[str, str]] = []
+    for entry in scan.files:
+        old = files.get(entry.relpath)
+        if old is None:  # new: read later, batch by batch, while workers already work
+            to_index[entry.relpath] = entry.size
+            mtimes[entry.relpath] = entry.mtime_ns
+            continue
+        if old[3] == entry.size and old[4] == entry.mtime_ns:
+            report.unchanged += 1
+            continue
+        items = read_batch(sandbox, [entry.relpath], skipped)
+        if not items:
+            files.pop(entry.relpath, None)
+            continue
+        data = items[0][1]
+        if old[2] == content_hash(data):
+            files[entry.relpath] = [old[0], old[1], old[2], len(data), entry.mtime_ns]  # touched only
+            report.unchanged += 1
+            continue
+        preread[entry.relpath] = data
+        to_index[entry.relpath] = len(data)
+        mtimes[entry.relpath] = entry.mtime_ns
+        report.changed += 1
+
+    live_segments = {e[0] for e in files.values()}
+    segments = [s for s in old_segments if s in live_segments]
+    if to_index:
+        batch, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
+                                         progress=progress, runtime=runtime, report=report)
+        for path, reason in unreadable:
+            skipped.append((path, reason))
+            files.pop(path, None)
+        report.added = sum(1 for f in batch.files if f["path"] not in preread)
+    if to_index and batch.files:
+        if settings.embedding_model:
+            _embed(batch, sandbox, preread, settings, progress)
+        new_segment = store.new_segment_id()
+        for i, f in enumerate(batch.files):
+            files[f["path"]] = [new_segment, i, f["hash"], f["size"], mtimes[f["path"]]]
+        store.write_segment(new_segment, batch.files, batch.lines, batch.arrays, settings.embedding_model)
+        segments.append(new_segment)
+
+    for _, reason in skipped:
+        report.skipped[reason] += 1
+    live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
+    if len(segments) > MAX_SEGMENTS or live < total // 2:
+        segments, files = _compact(store, segments, files, settings.embedding_model)
+        report.compacted = True
+
+    changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
+                   or files != old_files or manifest is None)
+    if changed:
+        store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
+                              "built_at": time.time(), "embedding_model": settings.embedding_model})
+    # under the lock, whatever no manifest names is a leftover (of a killed build, say)
+    store.delete_unreferenced(set(segments))
+    report.files = len(files)
+    report.segments = len(segments)
+    report.chunks = live if not report.compacted else total_after(store, segments)
 
 
 def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,

@@ -44,6 +44,7 @@ class ContextResult:
     candidates: int
     stale: list[str] = field(default_factory=list)
     redacted: dict[str, int] = field(default_factory=dict)  #: secrets removed from the pieces, by kind
+    notes: list[str] = field(default_factory=list)  #: what the user should know (e.g. the index was not updated)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:

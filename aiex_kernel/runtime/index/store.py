@@ -57,7 +57,13 @@ class IndexStore:
         import fsspec
 
         self.location = str(location)
-        self.fs, self.path = fsspec.core.url_to_fs(self.location)
+        try:
+            self.fs, self.path = fsspec.core.url_to_fs(self.location)
+        except (ValueError, ImportError) as exc:
+            from ...errors import ConfigError
+
+            raise ConfigError(f"index_path {self.location!r} cannot be used: {exc}. Give a directory or an "
+                              "fsspec URL (file://, memory://, s3:// with s3fs installed, ...).") from None
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
 
     def __repr__(self) -> str:
@@ -92,6 +98,9 @@ class IndexStore:
         final = self._p("manifest.json")
         tmp = self._p(f".manifest-{uuid.uuid4().hex}.tmp")
         self.fs.makedirs(self.path, exist_ok=True)
+        if self.local and not os.path.exists(self._p(".gitignore")):
+            with open(self._p(".gitignore"), "w") as fh:  # keep the index out of the user's commits
+                fh.write("# aiex's context index: rebuilt by `aiex build context`\n*\n")
         with self.fs.open(tmp, "wb") as fh:
             fh.write(data)
             if self.local:
