@@ -8,7 +8,14 @@ def main() -> None:
 
     from .interfaces.kernel import AiexKernel
 
-    IPKernelApp.launch_instance(kernel_class=AiexKernel)
+    class AiexKernelApp(IPKernelApp):
+        name = "aiex-kernel"
+        description = ("The aiex Jupyter kernel: IPython with the aiex assistant (%aiex, %%aiex and /ask, /chat, "
+                       "/explain, /fix cells). Jupyter starts it from the `aiex` kernelspec; install that with "
+                       "`aiex install kernel`.")
+        subcommands = {}  # ipykernel's `install` would install the plain python3 kernelspec
+
+    AiexKernelApp.launch_instance(kernel_class=AiexKernel)
 
 
 if __name__ == "__main__":

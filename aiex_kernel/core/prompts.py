@@ -67,7 +67,7 @@ def interpolate(template: str, lookup: Callable[[str, int | None], Any]) -> str:
         index = int(m.group(2)) if m.group(2) is not None else None
         try:
             return str(lookup(m.group(1), index))
-        except (KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError, AttributeError):
             return m.group(0)
 
     return _PLACEHOLDER.sub(replace, template)

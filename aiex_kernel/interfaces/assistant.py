@@ -139,11 +139,15 @@ class Assistant:
         else:
             final = self.loop.run(provider.complete(request))
         result = AiexResult.of(final, fmt, choice.id)
-        self.conversation.add(prompt, result.text)
+        if memory:  # standalone questions (ask, explain, fix) neither use nor extend the conversation
+            self.conversation.add(prompt, result.text)
         self.last = result
         self.shell.user_ns["_aiex"] = result
         if fmt == "code":
-            self.insert(result)
+            if result.code_blocks:
+                self.insert(result)
+            else:
+                print("aiex: the answer has no code block; nothing was put into a new cell.")
         return result
 
     def explain(self, expression: str, **options) -> AiexResult:
@@ -158,10 +162,14 @@ class Assistant:
         return self.ask(explain_prompt(object_facts(expression, value)), interpolate_names=False, **options)
 
     def fix(self, **options) -> AiexResult:
+        from IPython.core.error import UsageError as IPythonUsageError
+
+        from ..errors import AiexError
+
         last = self.errors.last
         if last is None:
             exc = getattr(sys, "last_value", None)
-            if exc is None:
+            if exc is None or isinstance(exc, (IPythonUsageError, AiexError)):
                 raise UsageError("No exception to fix yet: run the failing cell first, then `%aiex fix`.")
             last = (None, exc)
         number, exc = last
@@ -173,18 +181,24 @@ class Assistant:
         result = result or self.last
         if result is None:
             raise UsageError("No answer yet: ask something first, then `%aiex insert`.")
+        if not result.code_blocks:
+            raise UsageError("The last answer has no code block to insert.")
         self.shell.set_next_input(result.code, replace=False)
 
     # -- the notebook's history -----------------------------------------------------------------
 
+    def _inputs(self) -> list[str]:
+        """The cells as the user typed them (``In`` holds IPython's rewritten code, and may be rebound)."""
+        return self.shell.history_manager.input_hist_raw
+
     def _cell(self, number: int) -> str | None:
-        inputs = self.shell.user_ns.get("In", [])
+        inputs = self._inputs()
         return inputs[number] if 0 < number < len(inputs) else None
 
     def recent_cells(self, n: int) -> list[CellRecord]:
         """The last ``n`` executed cells before the current one, oldest first."""
-        inputs = self.shell.user_ns.get("In", [])
-        outputs = self.shell.user_ns.get("Out", {})
+        inputs = self._inputs()
+        outputs = self.shell.history_manager.output_hist
         # the running cell is In[-1] (IPython 8 counts it in execution_count, IPython 9 has moved on)
         current = min(len(inputs) - 1, self.shell.execution_count)
         numbers = [k for k in range(current - 1, 0, -1) if inputs[k].strip()][:n]
@@ -196,11 +210,15 @@ class Assistant:
         if name in _INDEXED:
             if index is None:
                 raise KeyError(name)
-            source = self.errors if name == "Err" else ns.get(name, {})
+            source = {"In": self._inputs(), "Out": self.shell.history_manager.output_hist, "Err": self.errors}[name]
             value = source[index]
             return bounded_repr(value, MAX_INTERPOLATED_CHARS) if name == "Out" else value
-        if index is not None:
-            return ns[name][index]
-        value = ns[name]
-        text = value if isinstance(value, str) else str(value)
+        value = ns[name] if index is None else ns[name][index]
+        if isinstance(value, str):
+            text = value
+        else:
+            try:
+                text = str(value)
+            except Exception:  # noqa: BLE001 - a broken __str__ must not break the prompt
+                text = bounded_repr(value, MAX_INTERPOLATED_CHARS)
         return text if len(text) <= MAX_INTERPOLATED_CHARS else text[:MAX_INTERPOLATED_CHARS] + "…"

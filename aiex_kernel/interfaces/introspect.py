@@ -46,7 +46,7 @@ def object_facts(expression: str, value) -> ObjectFacts:
         source = None
     doc = inspect.getdoc(value)
     extra = {}
-    for attr in ("shape", "dtype", "dtypes"):
+    for attr in () if target is value else ("shape", "dtype", "dtypes"):
         try:
             found = getattr(value, attr, None)
         except Exception:  # noqa: BLE001 - properties may raise
@@ -71,6 +71,13 @@ def object_facts(expression: str, value) -> ObjectFacts:
 
 
 def error_text(exc: BaseException, limit: int = 4000) -> str:
-    """The exception's traceback as plain text (no colours), the end kept when long."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """The exception's traceback as plain text (no colours), without IPython's own frames, the end kept
+    when long. A syntax error is just its message and caret."""
+    if isinstance(exc, SyntaxError):
+        text = "".join(traceback.format_exception_only(type(exc), exc))
+        return text if len(text) <= limit else "…\n" + text[-limit:]
+    tb = exc.__traceback__
+    while tb is not None and "IPython" in tb.tb_frame.f_code.co_filename.replace("\\", "/").split("/"):
+        tb = tb.tb_next  # the frames that run the cell are IPython's, not the user's
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
     return text if len(text) <= limit else "…\n" + text[-limit:]

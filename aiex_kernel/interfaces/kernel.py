@@ -24,7 +24,6 @@ from ..core.prompts import looks_like_prose
 __all__ = ["AiexKernel", "SlashCommands"]
 
 _SLASH = re.compile(r"^/(?P<cmd>ask|chat|explain|fix)(?=\s|$)(?P<rest>.*)$", re.DOTALL)
-_MODEL = re.compile(r"^\s*(?:-m|--model)\s+(?P<model>\S+)(?P<rest>.*)$", re.DOTALL)
 
 
 class SlashCommands:
@@ -37,7 +36,12 @@ class SlashCommands:
         text = "".join(lines)
         m = _SLASH.match(text.lstrip("\n"))
         if m:
-            return [self.call(m["cmd"], m["rest"])]
+            from IPython.core.error import UsageError
+
+            try:
+                return [self.call(m["cmd"], m["rest"])]
+            except UsageError as exc:  # shown when the cell runs, as IPython shows usage errors
+                return [f"raise __import__('IPython').core.error.UsageError({str(exc)!r})\n"]
         # cheap test first: the setting is read (config files) only for prose-looking cells
         if looks_like_prose(text) and not _parses(text) and self.prose_as_ask():
             return [self.call("ask", text)]
@@ -45,15 +49,19 @@ class SlashCommands:
 
     @staticmethod
     def call(cmd: str, rest: str) -> str:
-        model = None
-        mm = _MODEL.match(rest)
-        if mm and cmd in ("ask", "chat"):
-            model, rest = mm["model"], mm["rest"]
-        prompt = rest.strip()
+        """The magic call for a slash cell (its options parsed the way `%aiex ask` parses them)."""
         if cmd == "chat":
-            return f"get_ipython().run_cell_magic('aiex', {model or ''!r}, {prompt!r})\n"
-        line = f"{cmd} -m {model} {prompt}" if model else f"{cmd} {prompt}"
-        return f"get_ipython().run_line_magic('aiex', {line.strip()!r})\n"
+            import shlex
+
+            from .magics import leading_options
+
+            options, prompt = leading_options(rest)
+            words = [options.pop("model")] if "model" in options else []
+            for key, value in options.items():
+                flag = {"use_context": "--no-context", "dry_run": "--dry-run"}.get(key)
+                words += [flag] if flag else [f"--{key.replace('_', '-')}", str(value)]
+            return f"get_ipython().run_cell_magic('aiex', {shlex.join(words)!r}, {prompt!r})\n"
+        return f"get_ipython().run_line_magic('aiex', {f'{cmd} {rest.strip()}'.strip()!r})\n"
 
 
 def _parses(text: str) -> bool:

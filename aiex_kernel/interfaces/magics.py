@@ -45,6 +45,39 @@ Notebook commands:
 """
 
 
+_VALUED = {"-m": "model", "--model": "model", "--context": "context", "--context-budget": "context_budget",
+           "--max-tokens": "max_tokens"}
+_FLAGS = {"--no-context": ("use_context", False), "--dry-run": ("dry_run", True)}
+
+
+def leading_options(rest: str) -> tuple[dict, str]:
+    """Options before the raw text of `%aiex ask/explain/fix` and slash cells: ``-m/--model MODEL``,
+    ``--context PATH``, ``--context-budget N``, ``--max-tokens N``, ``--no-context``, ``--dry-run``.
+    The rest stays exactly as typed; an unknown ``--option`` is a usage error (never sent as text)."""
+    options: dict = {}
+    while True:
+        head, _, tail = rest.lstrip().partition(" ")
+        if head in _VALUED:
+            value, _, rest = tail.lstrip().partition(" ")
+            if not value:
+                raise IPythonUsageError(f"{head} needs a value, e.g. `%aiex ask -m ollama:llama3.2 why?`.")
+            key = _VALUED[head]
+            if key in ("context_budget", "max_tokens"):
+                if not value.isdigit() or (key == "max_tokens" and int(value) < 1):
+                    raise IPythonUsageError(f"{head} needs a whole number{' of at least 1' if key == 'max_tokens' else ''}"
+                                            f", not {value!r}.")
+                value = int(value)
+            options[key] = value
+        elif head in _FLAGS:
+            key, value = _FLAGS[head]
+            options[key], rest = value, tail
+        elif head.startswith("--") and len(head) > 2:
+            known = ", ".join([*_VALUED, *_FLAGS])
+            raise IPythonUsageError(f"Unknown option {head}; these come before the text: {known}.")
+        else:
+            return options, rest.strip()
+
+
 class MagicParser(argparse.ArgumentParser):
     """argparse whose errors are IPython ``UsageError``s and whose ``--help`` returns instead of exiting."""
 
@@ -136,6 +169,10 @@ class AiexMagics(Magics):
         args = _cell_parser().parse_args(arg_split(line))
         if args.output is not None and not args.output.isidentifier():
             raise IPythonUsageError(f"-o needs a variable name, not {args.output!r}.")
+        if args.output in ("In", "Out", "Err", "get_ipython", "exit", "quit"):
+            raise IPythonUsageError(f"-o {args.output} would replace the session's own {args.output}; pick another name.")
+        if args.max_tokens is not None and args.max_tokens < 1:
+            raise IPythonUsageError("--max-tokens must be at least 1.")
         result = self.assistant.ask(cell, model=args.model, fmt=args.format, stream=args.stream, cells=args.cells,
                                     interpolate_names=args.interpolate, max_tokens=args.max_tokens,
                                     context=args.context, use_context=args.use_context,
@@ -156,42 +193,18 @@ class AiexMagics(Magics):
 
     # -- notebook commands ------------------------------------------------------------------------
 
-    @staticmethod
-    def _leading_options(rest: str) -> tuple[dict, str]:
-        """Options before the raw text: ``-m/--model MODEL``, ``--context PATH``, ``--context-budget N``,
-        ``--no-context``, ``--dry-run``; the rest of the line stays exactly as typed."""
-        options: dict = {}
-        valued = {"-m": "model", "--model": "model", "--context": "context", "--context-budget": "context_budget"}
-        while True:
-            head, _, tail = rest.strip().partition(" ")
-            if head in valued:
-                value, _, rest = tail.strip().partition(" ")
-                if not value:
-                    raise IPythonUsageError(f"{head} needs a value, e.g. `%aiex ask -m ollama:llama3.2 why?`.")
-                if valued[head] == "context_budget":
-                    if not value.isdigit():
-                        raise IPythonUsageError(f"--context-budget needs a number of tokens, not {value!r}.")
-                    value = int(value)
-                options[valued[head]] = value
-            elif head == "--no-context":
-                options["use_context"], rest = False, tail
-            elif head == "--dry-run":
-                options["dry_run"], rest = True, tail
-            else:
-                return options, rest.strip()
-
     def _ask(self, rest: str):
-        options, prompt = self._leading_options(rest)
+        options, prompt = leading_options(rest)
         if not prompt:
             raise IPythonUsageError("Ask something: `%aiex ask what does zip(*rows) do?`")
         return self.assistant.ask(prompt, memory=False, **options)
 
     def _explain(self, rest: str):
-        options, expression = self._leading_options(rest)
+        options, expression = leading_options(rest)
         return self.assistant.explain(expression, **options)
 
     def _fix(self, rest: str):
-        options, extra = self._leading_options(rest)
+        options, extra = leading_options(rest)
         if extra:
             raise IPythonUsageError(f"`%aiex fix` takes only options such as -m MODEL (got {extra!r}).")
         return self.assistant.fix(**options)
@@ -208,6 +221,12 @@ class AiexMagics(Magics):
         name, target = words
         if not name.replace("-", "_").replace(".", "_").isidentifier():
             raise IPythonUsageError(f"Alias names are words like `fast` or `gpt-mini`, not {name!r}.")
+        from ..core.model_ids import BUILTIN_PROVIDERS
+
+        if name in BUILTIN_PROVIDERS:
+            raise IPythonUsageError(f"{name!r} is a provider; an alias of that name would hide it. Pick another name.")
+        if name == target:
+            raise IPythonUsageError(f"An alias cannot point at itself ({name} -> {target}).")
         self.aliases = {**self.aliases, name: target}
         print(f"aiex: {name} -> {target}")
 
@@ -271,9 +290,11 @@ class ErrorLog(dict):
         self.last: tuple[int | None, BaseException] | None = None
 
     def on_post_run_cell(self, result) -> None:
-        exc = result.error_in_exec
-        if exc is None or isinstance(exc, IPythonUsageError):
-            return
+        from ..errors import AiexError
+
+        exc = result.error_in_exec or result.error_before_exec
+        if exc is None or isinstance(exc, (IPythonUsageError, AiexError)):
+            return  # a mistake in using aiex is not the user's code to fix
         from .introspect import error_text
 
         number = result.execution_count

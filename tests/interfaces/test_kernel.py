@@ -101,7 +101,7 @@ def test_kernel_streams_cell_magic_and_slash_commands(kernel, llm_server):
     assert reply["status"] == "ok", reply
     body = llm_server.last["body"]
     assert body["model"] == "gpt-4o" and body["messages"][-1]["content"] == "and in French?"
-    assert len(body["messages"]) == 6  # system, the two earlier exchanges (4), this question
+    assert len(body["messages"]) == 4  # system, the %%aiex exchange (the /ask was standalone), this question
 
     reply, _ = execute(kernel, "def f(a):\n    return a[3]\nf([1])")
     assert reply["status"] == "error"
@@ -139,3 +139,12 @@ def test_errors_are_one_line(kernel, llm_server):
 def test_python_m_aiex_kernel_help():
     out = subprocess.run([sys.executable, "-m", "aiex_kernel", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "kernel" in out.stdout.lower()
+
+
+def test_slash_options_and_mistakes(kernel, llm_server):
+    n = len(llm_server.requests)
+    reply, msgs = execute(kernel, "/chat --dry-run -m openai:gpt-4o hello")
+    assert reply["status"] == "ok" and len(llm_server.requests) == n  # nothing sent
+    reply, msgs = execute(kernel, "/chat --bogus hello")
+    assert reply["status"] == "error" and reply["ename"] == "UsageError"
+    assert len(llm_server.requests) == n

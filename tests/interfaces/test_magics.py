@@ -239,3 +239,53 @@ def test_traitlets_and_config_toml_configure_the_magics(isolated_env, tmp_path):
                          text=True, cwd=tmp_path, timeout=120)
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
     assert line == "RESULT ollama:llama3.2 {'fast': 'openai:gpt-4o-mini'} 9 500", out.stderr
+
+
+def test_standalone_questions_leave_memory_alone(shell, llm_server):
+    run(shell, "%%aiex\nfirst")
+    run(shell, "%aiex ask standalone")
+    run(shell, "%aiex explain len")
+    run(shell, "%%aiex\nsecond")
+    users = [m["content"] for m in llm_server.last["body"]["messages"] if m["role"] == "user"]
+    assert users == ["first", "second"]
+
+
+def test_option_mistakes_never_send(shell, llm_server):
+    for cell in ("%aiex ask --max-tokens 0 --dry-run hi", "%aiex ask --bogus hi", "%%aiex --max-tokens 0\nhi",
+                 "%%aiex -o In\nhi", "%aiex alias openai local", "%aiex alias x x"):
+        r = run(shell, cell)
+        assert isinstance(r.error_in_exec, IPythonUsageError), cell
+    assert llm_server.requests == []
+    r = run(shell, "%aiex ask --max-tokens 5 --dry-run hi")
+    assert r.result["max_tokens"] == 5 and llm_server.requests == []
+
+
+def test_broken_str_and_raw_history(shell, llm_server):
+    run(shell, "class Bad:\n    def __str__(self):\n        raise RuntimeError('boom')\nb = Bad()")
+    n = shell.execution_count
+    run(shell, "x = 1  # typed like this")
+    r = run(shell, f"%%aiex --dry-run\nvalue {{b}} and cell {{In[{n}]}}")
+    content = r.result["messages"][-1]["content"]
+    assert "<" in content and "Bad object" in content and "x = 1  # typed like this" in content
+
+
+def test_fix_ignores_aiex_usage_errors_and_handles_syntax_errors(shell, llm_server):
+    shell.magics_manager.registry["AiexMagics"].errors.last = None
+    run(shell, "%aiex explain nothing_here")
+    r = run(shell, "%aiex fix --dry-run")
+    if not isinstance(r.error_in_exec, IPythonUsageError):  # an earlier real error of this shell may remain
+        assert "UsageError" not in r.result["messages"][-1]["content"]
+    run(shell, "def f(:\n    pass")
+    r = run(shell, "%aiex fix --dry-run")
+    content = r.result["messages"][-1]["content"]
+    assert "def f(:" in content and "SyntaxError" in content and "interactiveshell" not in content
+
+
+def test_insert_needs_code(shell, llm_server):
+    llm_server.reply_text = "Just prose, no code."
+    run(shell, "%%aiex\nsay something")
+    r = run(shell, "%aiex insert")
+    assert isinstance(r.error_in_exec, IPythonUsageError) and "no code block" in str(r.error_in_exec)
+    shell.rl_next_input = None
+    run(shell, "%%aiex -f code\nsay something")
+    assert shell.rl_next_input is None
