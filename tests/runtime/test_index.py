@@ -277,3 +277,13 @@ def test_killed_build_leaves_the_previous_index_readable(tmp_path):
     segments = os.listdir(root / ".aiex/index/segments")
     manifest = json.loads((root / ".aiex/index/manifest.json").read_text())
     assert sorted(segments) == sorted(manifest["segments"])
+
+
+def test_top_level_code_reaches_the_context(tmp_path):
+    root = tmp_path / "cfg"
+    write(root, {"pyproject.toml": "", "app/settings.py": "TIMEOUT_SECONDS = 30\nRETRY_POLICY = {'max': 3}\n",
+                 "app/util.py": "def add(a, b):\n    return a + b\n"})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "where is the RETRY_POLICY defined", 300, token_counter("openai", "gpt-4o"))
+    assert "RETRY_POLICY = {'max': 3}" in result.text and result.tokens <= 300

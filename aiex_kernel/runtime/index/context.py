@@ -74,9 +74,8 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     file_score = np.zeros(n_files)
     if len(scores):
         np.maximum.at(file_score, arrays["chunk_file"], scores)
-    chunk_scores = np.where(arrays["chunk_kind"] == _MODULE, 0.0, scores)
-    ranked = np.argsort(-chunk_scores, kind="stable")
-    ranked = ranked[chunk_scores[ranked] > 0][:MAX_CANDIDATES]
+    ranked = np.argsort(-scores, kind="stable")
+    ranked = ranked[scores[ranked] > 0][:MAX_CANDIDATES]
     records = view.chunks(ranked.tolist()) if len(ranked) else {}
 
     stale: set[str] = set()
@@ -93,6 +92,15 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     spent = 0
     for cid in ranked.tolist():
         chunk = records[cid]
+        if chunk.kind == "module":  # its own code: imports, constants, top-level statements
+            data = source(chunk.path, int(arrays["chunk_file"][cid]))
+            text = _module_text(view, cid, data) if data is not None else ""
+            cost = estimate_tokens(text)
+            if text and spent + cost <= FULL_SHARE * budget:
+                full.append(Piece(chunk.path, "full", 0,
+                                  f"top-level code (outside the definitions):\n```{chunk.language}\n{text}\n```", cid))
+                spent += cost
+            continue
         inside = any(a <= chunk.start_line and chunk.end_line <= b for a, b in taken.get(chunk.path, ()))
         if inside:
             continue
@@ -154,6 +162,24 @@ def _read_current(sandbox: Sandbox, path: str, entry: dict, stale: set[str]) -> 
     except (OSError, Exception):  # noqa: BLE001 - a file that vanished or became unreadable
         stale.add(path)
         return None
+
+
+def _module_text(view: IndexView, cid: int, data: bytes) -> str:
+    """A file's own top-level code: its text outside every definition, blank runs collapsed."""
+    from ...core.terms import own_ranges
+
+    arrays = view.arrays
+    ids = np.flatnonzero(arrays["chunk_file"] == arrays["chunk_file"][cid]).tolist()
+    records = view.chunks(ids)
+    spans = [(records[i].start_byte, records[i].end_byte) for i in ids]
+    owned = own_ranges(spans)[ids.index(cid)]
+    parts = [data[a:b].decode("utf-8", "replace").strip("\n") for a, b in owned]
+    lines = [ln.rstrip() for part in parts if part.strip() for ln in part.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
 
 
 def _full_text(chunk: Chunk, data: bytes) -> str:
