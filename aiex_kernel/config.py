@@ -217,9 +217,9 @@ def load_settings(root: str | os.PathLike | None = None, **flags: Any):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
-        where = ", ".join(str(f) for f in existing) or "no config file"
+        where = f" and {', '.join(str(f) for f in existing)}" if existing else ""
         raise ConfigError(
-            f"Invalid aiex settings ({problems}). Check the command flags, AIEX_* environment variables and {where}."
+            f"Invalid aiex settings ({problems}). Check the command flags and AIEX_* environment variables{where}."
         ) from None
 
 

@@ -92,6 +92,9 @@ async def _named(text: str, specs: dict[str, ProviderSpec], settings, reason: st
         return Choice(specs[guess], mid.model, reason)
     spec = specs[mid.provider]
     model = mid.model or spec.options.get("default_model") or getattr(spec.provider_class(), "default_model", "")
+    if spec.name == "local" and model != spec.provider_class().default_model:
+        raise UsageError(f"The embedded provider has one model, {spec.provider_class().default_model}; "
+                         f"`local` names it (not {model!r}). Ollama or LM Studio run other local models.")
     if not model and mid.provider in ("ollama", "lmstudio"):
         model = await _first_chat_model(spec, LIST_TIMEOUT, raise_errors=True)
         if not model:
