@@ -263,6 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
     dialect = "openai"  # whose error shape to answer with: "openai", "anthropic" or "ollama"
     malformed = False
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait for a delayed ACK
     server_version = "llm-test-server/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
