@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from ..errors import AiexError, UsageError
-from .commands import Context, Result, get_registry
+from .commands import Context, Result, get_registry, parse_command
 
 __all__ = ["main"]
 
@@ -85,7 +85,7 @@ def run(argv: list[str]) -> int:
     if not argv:
         parser.print_help()
         return 0
-    args = parser.parse_args(argv)
+    args = parse_command(parser, argv, "aiex", UsageError)
     if getattr(args, "command", None) is None:
         # `aiex analyze` without its noun
         from .commands import subparser

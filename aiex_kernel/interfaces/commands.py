@@ -134,6 +134,16 @@ class Registry:
         p.set_defaults(command=cmd, output="text")
 
 
+def parse_command(parser: argparse.ArgumentParser, words: list[str], prog: str, error: type[Exception]):
+    """``parser.parse_args(words)``, but an unknown argument names the command's own help."""
+    args, extra = parser.parse_known_args(words)
+    if extra:
+        command = getattr(args, "command", None)
+        where = f"{prog} {command.name} --help" if command is not None else f"{prog} --help"
+        raise error(f"unrecognized arguments: {' '.join(extra)} (see `{where}`)")
+    return args
+
+
 def subparser(parser: argparse.ArgumentParser, words: list[str]) -> argparse.ArgumentParser:
     """The parser of ``VERB [NOUN]`` inside ``parser`` (``UsageError`` if there is none)."""
     from ..errors import UsageError

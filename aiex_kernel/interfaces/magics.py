@@ -254,11 +254,11 @@ class AiexMagics(Magics):
         print(NOTEBOOK_HELP.rstrip())
 
     def _registry(self, line: str):
-        from .commands import Context, get_registry
+        from .commands import Context, get_registry, parse_command
 
         parser = get_registry().build_parser("%aiex", MagicParser)
         words = arg_split(line)
-        args = parser.parse_args(words)
+        args = parse_command(parser, words, "%aiex", IPythonUsageError)
         if getattr(args, "command", None) is None:
             raise IPythonUsageError(f"`%aiex {line.strip()}` needs a noun; `%aiex help {words[0]}` lists them.")
 

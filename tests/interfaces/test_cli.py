@@ -131,3 +131,9 @@ def test_bad_config_exit_1(cli, repo, isolated_env):
     cfg.write_text("workers = 'lots'\n")
     proc = cli("analyze", "code", "--path", str(repo))
     assert proc.returncode == 1 and "workers" in one_error_line(proc)
+
+
+def test_unknown_argument_points_at_the_commands_help(cli):
+    proc = cli("build", "context", "-q", "x")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "aiex: error: unrecognized arguments: -q x (see `aiex build context --help`)"
