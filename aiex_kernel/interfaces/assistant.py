@@ -158,8 +158,34 @@ class Assistant:
             value = self.shell.ev(expression)
         except Exception as exc:  # noqa: BLE001 - whatever the expression raises
             raise UsageError(f"Cannot evaluate {expression!r} in the session: {type(exc).__name__}: {exc}") from None
+        facts = object_facts(expression, value)
+        if facts.source is None:
+            from dataclasses import replace
+
+            facts = replace(facts, source=self._source_in_cells(value))
         options.setdefault("memory", False)
-        return self.ask(explain_prompt(object_facts(expression, value)), interpolate_names=False, **options)
+        return self.ask(explain_prompt(facts), interpolate_names=False, **options)
+
+    def _source_in_cells(self, value) -> str | None:
+        """The definition of a class (or of an instance's class) typed in this session's cells, newest first:
+        ``inspect`` cannot find classes defined in a notebook before Python 3.13."""
+        import ast
+        import inspect
+
+        cls = value if inspect.isclass(value) else type(value)
+        if getattr(cls, "__module__", None) != "__main__":
+            return None
+        for cell in reversed(self._inputs()):
+            if f"class {cls.__name__}" not in cell:
+                continue
+            try:
+                tree = ast.parse(cell)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+                    return ast.get_source_segment(cell, node, padded=True)
+        return None
 
     def fix(self, **options) -> AiexResult:
         from IPython.core.error import UsageError as IPythonUsageError

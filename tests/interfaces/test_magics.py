@@ -289,3 +289,11 @@ def test_insert_needs_code(shell, llm_server):
     shell.rl_next_input = None
     run(shell, "%%aiex -f code\nsay something")
     assert shell.rl_next_input is None
+
+
+def test_explain_a_class_typed_in_a_cell(shell, llm_server):
+    run(shell, "class Invoice:\n    '''A bill.'''\n    def __init__(self, total):\n        self.total = total * 1.2\n")
+    run(shell, "inv = Invoice(10)")
+    r = run(shell, "%aiex explain --dry-run inv")
+    content = r.result["messages"][-1]["content"]
+    assert "class Invoice:" in content and "self.total = total * 1.2" in content
