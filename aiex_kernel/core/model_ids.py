@@ -39,11 +39,12 @@ def parse_model_id(text: str, providers: Collection[str], aliases: Mapping[str, 
     seen = []
     while aliases and text in aliases:
         if text in seen or len(seen) >= _MAX_ALIAS_DEPTH:
-            raise UsageError(f"Model alias loop: {' -> '.join([*seen, text])}; fix the aliases in config.toml.")
+            raise UsageError(f"Model alias loop: {' -> '.join([*seen, text])}; fix the aliases (config.toml "
+                             "[aliases], AiexMagics.aliases or %aiex alias).")
         seen.append(text)
         text = aliases[text].strip()
-    if not text:
-        raise UsageError("Empty model id; give `provider:model`, e.g. `ollama:llama3.2:3b`.")
+    if not text or text in (":", "/"):
+        raise UsageError(f"Empty model id {text!r}; give `provider:model`, e.g. `ollama:llama3.2:3b`.")
     m = _SPLIT.search(text)
     if m and text[: m.start()] in providers:
         model = text[m.end():]
