@@ -37,7 +37,7 @@ _START, _END = CHUNK_FIELDS.index("start_byte"), CHUNK_FIELDS.index("end_byte")
 def embedding_provider(settings):
     """(provider, model) for the ``embedding_model`` setting, or ``(None, None)`` when it is not set."""
     from ...core.model_ids import parse_model_id
-    from .. providers.registry import provider_specs
+    from ..providers.registry import provider_specs
 
     if not settings.embedding_model:
         return None, None
