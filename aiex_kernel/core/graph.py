@@ -20,14 +20,15 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .indexing import FLAG_PRIVATE, FLAG_STRUCTURED, KINDS
+
 __all__ = ["MAX_DEFINERS", "file_graph", "pagerank", "personalization"]
 
-FLAG_PRIVATE = 1  # same bits as core.indexing
-FLAG_STRUCTURED = 2
+
 
 #: names defined in more files than this link nothing
 MAX_DEFINERS = 12
-_MODULE_KIND = 0
+_MODULE_KIND = KINDS.index("module")
 
 
 def file_graph(n_files: int, chunk_file: np.ndarray, chunk_name: np.ndarray, chunk_kind: np.ndarray,

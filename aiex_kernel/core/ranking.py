@@ -3,6 +3,7 @@ plus any per-file prior (the symbol-graph rank) and per-chunk similarity (embedd
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,8 +25,6 @@ class QueryTerms:
     """A question's search terms (hashed) and the identifiers it names."""
 
     def __init__(self, text: str) -> None:
-        import re
-
         self.text = text
         self.terms = query_terms(text)
         self.hashes = [term_hash(t) for t in self.terms]

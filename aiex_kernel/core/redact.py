@@ -39,7 +39,7 @@ _QUOTED_ASSIGNMENT = re.compile(
     rf"(?i)(?P<name>[\"']?{_SECRET_NAME}[\"']?\s*(?::|=|:=|=>)\s*)(?P<q>[\"'])(?P<value>[^\"'\s]{{4,}})(?P=q)")
 # .env style: DB_PASSWORD=value at the start of a line
 _ENV_LINE = re.compile(
-    rf"(?m)^(?P<name>\s*(?:export\s+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|AUTH)[A-Z0-9_]*=)(?P<value>[^\s\"'#]{{4,}})")
+    r"(?m)^(?P<name>\s*(?:export\s+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|AUTH)[A-Z0-9_]*=)(?P<value>[^\s\"'#]{4,})")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..core.conversation import Conversation
-from ..core.llm import Message
 from ..core.prompts import FORMATS, CellRecord, cells_context, explain_prompt, fix_prompt, interpolate, system_prompt
 from ..errors import UsageError
 from .display import AiexResult, StreamView

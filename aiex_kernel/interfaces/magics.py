@@ -20,7 +20,7 @@ import sys
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.utils.process import arg_split
-from traitlets import Bool, Dict, Int, Unicode, default
+from traitlets import Dict, Int, Unicode, default
 
 from ..errors import UsageError as AiexUsageError
 

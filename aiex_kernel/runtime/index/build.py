@@ -82,13 +82,15 @@ class _BuildLock:
     def __enter__(self):
         if self.path is None:
             return self
+        import psutil
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 owner = self._owner()
-                if owner and _alive(owner):
+                if owner and psutil.pid_exists(owner):
                     raise IndexBusy(f"Another aiex build of this index is running (pid {owner}); wait for it, "
                                     f"or remove {self.path} if it is not.") from None
                 self.path.unlink(missing_ok=True)
@@ -107,16 +109,6 @@ class _BuildLock:
     def __exit__(self, *exc) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _scope_test(scopes: Sequence[str]):
@@ -246,7 +238,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     store.delete_unreferenced(set(segments))
     report.files = len(files)
     report.segments = len(segments)
-    report.chunks = live if not report.compacted else total_after(store, segments)
+    report.chunks = live  # compaction keeps exactly the live chunks
 
 
 def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,
@@ -297,13 +289,9 @@ def _segment_file_chunks(store: IndexStore, segments: list[str]) -> dict[str, li
 
     out = {}
     for seg in segments:
-        with store.fs.open(store._p("segments", seg, "files.json"), "rb") as fh:
+        with store.fs.open(store.path_of("segments", seg, "files.json"), "rb") as fh:
             out[seg] = [f["n_chunks"] for f in json.load(fh)]
     return out
-
-
-def total_after(store: IndexStore, segments: list[str]) -> int:
-    return sum(sum(c) for c in _segment_file_chunks(store, segments).values())
 
 
 def _chunk_totals(counts: dict[str, list[int]], files: dict[str, list]) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from ...core.compress import Piece, fit
 from ...core.indexing import KINDS
 from ...core.ranking import QueryTerms, rank_chunks
 from ...core.tokens import estimate_tokens
+from ...errors import AiexError
 from ..sandbox import Sandbox
 from ..tokenizers import TokenCounter
 from .view import IndexView
@@ -159,7 +160,7 @@ def _read_current(sandbox: Sandbox, path: str, entry: dict, stale: set[str]) -> 
             stale.add(path)
             return None
         return sandbox.read_bytes(path)
-    except (OSError, Exception):  # noqa: BLE001 - a file that vanished or became unreadable
+    except (OSError, AiexError):  # a file that vanished, became unreadable or was refused
         stale.add(path)
         return None
 

@@ -90,7 +90,7 @@ def chunk_texts(records: list[list], files: list[dict], sources: dict[str, bytes
 def load_summaries(store) -> dict:
     """``{"files": {content hash: summary}, "project": {"key": ..., "text": ...}}`` (empty if none yet)."""
     try:
-        with store.fs.open(store._p("summaries.json"), "rb") as fh:
+        with store.fs.open(store.path_of("summaries.json"), "rb") as fh:
             return json.load(fh)
     except (FileNotFoundError, ValueError):
         return {"files": {}, "project": None}
@@ -99,10 +99,10 @@ def load_summaries(store) -> dict:
 def _save_summaries(store, data: dict) -> None:
     import uuid
 
-    tmp = store._p(f".summaries-{uuid.uuid4().hex}.tmp")
+    tmp = store.path_of(f".summaries-{uuid.uuid4().hex}.tmp")
     with store.fs.open(tmp, "wb") as fh:
         fh.write(json.dumps(data).encode())
-    store.fs.mv(tmp, store._p("summaries.json"))
+    store.fs.mv(tmp, store.path_of("summaries.json"))
 
 
 def summarize_files(view, sandbox, settings, choice, *, runtime=None, cluster: bool = True,

@@ -69,14 +69,15 @@ class IndexStore:
     def __repr__(self) -> str:
         return f"IndexStore({self.location!r})"
 
-    def _p(self, *parts: str) -> str:
+    def path_of(self, *parts: str) -> str:
+        """A path inside the index location (for the fsspec filesystem ``self.fs``)."""
         return "/".join([self.path.rstrip("/"), *parts])
 
     # -- manifest ------------------------------------------------------------------------------
 
     def read_manifest(self, *, check_schema: bool = True) -> dict | None:
         """The current manifest, ``None`` if there is no index yet."""
-        path = self._p("manifest.json")
+        path = self.path_of("manifest.json")
         try:
             with self.fs.open(path, "rb") as fh:
                 manifest = json.load(fh)
@@ -95,11 +96,11 @@ class IndexStore:
         """Replace the manifest in one step (write a temporary file, then rename it)."""
         manifest = {**manifest, "schema": SCHEMA_VERSION, "aiex": __version__, "written_at": time.time()}
         data = json.dumps(manifest, separators=(",", ":")).encode()
-        final = self._p("manifest.json")
-        tmp = self._p(f".manifest-{uuid.uuid4().hex}.tmp")
+        final = self.path_of("manifest.json")
+        tmp = self.path_of(f".manifest-{uuid.uuid4().hex}.tmp")
         self.fs.makedirs(self.path, exist_ok=True)
-        if self.local and not os.path.exists(self._p(".gitignore")):
-            with open(self._p(".gitignore"), "w") as fh:  # keep the index out of the user's commits
+        if self.local and not os.path.exists(self.path_of(".gitignore")):
+            with open(self.path_of(".gitignore"), "w") as fh:  # keep the index out of the user's commits
                 fh.write("# aiex's context index: rebuilt by `aiex build context`\n*\n")
         with self.fs.open(tmp, "wb") as fh:
             fh.write(data)
@@ -122,14 +123,14 @@ class IndexStore:
         """Write a complete segment: ``lines`` are the chunk records as JSON lines (newline included)."""
         import zarr
 
-        base = self._p("segments", segment_id)
+        base = self.path_of("segments", segment_id)
         self.fs.makedirs(base, exist_ok=True)
         offsets = np.zeros(len(lines) + 1, dtype=np.int64)
         if lines:
             np.cumsum([len(x) for x in lines], out=offsets[1:])
         with self.fs.open(f"{base}/records.jsonl", "wb") as fh:
             fh.write(b"".join(lines))
-        group = zarr.open_group(self._zarr_store(f"{base}/arrays.zarr"), mode="w")
+        group = zarr.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="w")
         for name in ARRAY_NAMES:
             data = arrays[name]
             group.create_array(name, data=data, chunks=(max(1, min(len(data), 1 << 20)),))
@@ -144,7 +145,8 @@ class IndexStore:
         with self.fs.open(f"{base}/COMPLETE", "wb") as fh:
             fh.write(b"ok\n")
 
-    def _zarr_store(self, path: str):
+    def zarr_store(self, path: str):
+        """What ``zarr.open_group`` takes for ``path``: the path itself locally, else an fsspec store."""
         if self.local:
             return path
         from zarr.storage import FsspecStore
@@ -154,11 +156,11 @@ class IndexStore:
     def read_segment(self, segment_id: str) -> Segment:
         import zarr
 
-        base = self._p("segments", segment_id)
+        base = self.path_of("segments", segment_id)
         try:
             with self.fs.open(f"{base}/files.json", "rb") as fh:
                 files = json.load(fh)
-            group = zarr.open_group(self._zarr_store(f"{base}/arrays.zarr"), mode="r")
+            group = zarr.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="r")
             arrays = {name: group[name][:] for name in ARRAY_NAMES}
             offsets = group["record_offset"][:]
             model = group.attrs.get("embedding_model")
@@ -171,7 +173,7 @@ class IndexStore:
     def read_records(self, segment_id: str, offsets: np.ndarray, rows: list[int]) -> dict[int, list]:
         """Chunk records ``rows`` (segment-local) of one segment, read by byte offset."""
         out: dict[int, list] = {}
-        with self.fs.open(self._p("segments", segment_id, "records.jsonl"), "rb") as fh:
+        with self.fs.open(self.path_of("segments", segment_id, "records.jsonl"), "rb") as fh:
             for row in sorted(rows):
                 fh.seek(int(offsets[row]))
                 out[row] = json.loads(fh.read(int(offsets[row + 1] - offsets[row])))
@@ -179,7 +181,7 @@ class IndexStore:
 
     def segment_ids(self) -> list[str]:
         try:
-            return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._p("segments"), detail=False))
+            return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.path_of("segments"), detail=False))
         except FileNotFoundError:
             return []
 
@@ -188,7 +190,7 @@ class IndexStore:
         removed = 0
         for seg in self.segment_ids():
             if seg not in keep:
-                self.fs.rm(self._p("segments", seg), recursive=True)
+                self.fs.rm(self.path_of("segments", seg), recursive=True)
                 removed += 1
         try:
             for entry in self.fs.ls(self.path, detail=False):

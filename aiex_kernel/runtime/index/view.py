@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...core.chunking import CHUNK_FIELDS, Chunk
+from ...core.chunking import Chunk
 from ...core.indexing import IndexedBatch
 from .store import ARRAY_NAMES, IndexStore, Segment
 
@@ -42,9 +42,9 @@ class IndexView:
 
         n = len(self.files)
         stamp = str(self.manifest.get("written_at", "none")).replace(".", "_")
-        path = self.store._p("graph", f"{stamp}.zarr")
+        path = self.store.path_of("graph", f"{stamp}.zarr")
         try:
-            group = zarr.open_group(self.store._zarr_store(path), mode="r")
+            group = zarr.open_group(self.store.zarr_store(path), mode="r")
             src, dst, weight = group["src"][:], group["dst"][:], group["weight"][:]
             self._graph = sparse.csr_matrix((weight, (src, dst)), shape=(n, n))
             self.global_rank = group["pagerank"][:]
@@ -57,11 +57,11 @@ class IndexView:
                                  a["post_chunk"], a["post_term"], a["post_count"], a["chunk_flags"])
         self.global_rank = pagerank(self._graph)
         try:
-            graph_dir = self.store._p("graph")
+            graph_dir = self.store.path_of("graph")
             if self.store.fs.exists(graph_dir):
                 self.store.fs.rm(graph_dir, recursive=True)  # older versions' graphs
             coo = self._graph.tocoo()
-            group = zarr.open_group(self.store._zarr_store(path), mode="w")
+            group = zarr.open_group(self.store.zarr_store(path), mode="w")
             for name, values in (("src", coo.row.astype(np.int32)), ("dst", coo.col.astype(np.int32)),
                                  ("weight", coo.data.astype(np.float32)), ("pagerank", self.global_rank)):
                 group.create_array(name, data=values, chunks=(max(1, len(values)),))
@@ -98,7 +98,7 @@ class IndexView:
             rows = self.chunk_local[self.chunk_segment == seg_index]
             if not len(rows):
                 continue
-            with store.fs.open(store._p("segments", seg.id, "records.jsonl"), "rb") as fh:
+            with store.fs.open(store.path_of("segments", seg.id, "records.jsonl"), "rb") as fh:
                 data = fh.read().splitlines(keepends=True)
             lines.extend(data[r] for r in rows)
         files = [{k: v for k, v in f.items() if k not in ("segment", "local", "mtime_ns")} for f in self.files]
