@@ -116,14 +116,17 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         else:
             signatures.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
 
-    if redact_secrets:  # before fitting, so the budget counts what is sent
-        full, signatures = _redacted(full), _redacted(signatures)
     fitted = fit([*full, *signatures], budget, counter.count, estimate=estimate_tokens)
     if len(fitted.pieces) == len(full) + len(signatures):  # room left: add outlines (or summaries)
         outlines = _outlines(view, file_score, summaries)
-        if redact_secrets:
-            outlines = _redacted(outlines)
         fitted = fit([*full, *signatures, *outlines], budget, counter.count, estimate=estimate_tokens)
+    if redact_secrets:
+        # only the chosen pieces; fitted again, since a marker can be longer than the secret it replaces
+        cleaned = _redacted(fitted.pieces)
+        if cleaned != fitted.pieces:
+            candidates = fitted.candidates
+            fitted = fit(cleaned, budget, counter.count)
+            fitted.candidates = candidates
     return ContextResult(query=query, text=fitted.text, tokens=fitted.tokens, budget=budget, tokenizer=counter.name,
                          exact=counter.exact, files=fitted.files, levels=fitted.counts(),
                          candidates=fitted.candidates, stale=sorted(stale),
