@@ -165,6 +165,15 @@ def _settings_class() -> type[BaseSettings]:
         )
         request_timeout: float = Field(60.0, gt=0, description="Seconds before a model request times out.")
         max_retries: int = Field(2, ge=0, description="Retries of a failed model request (429/5xx/connection).")
+        # -- the embedded model (its own process; see docs/providers.md) ----------------------------
+        local_timeout: float = Field(
+            120.0, gt=0, description="Seconds the embedded model may go without a token before aiex stops it.")
+        local_memory_mb: int = Field(
+            4096, ge=0, description="Address-space limit of the embedded model's process in MiB (0: none).")
+        local_threads: int = Field(1, ge=1, description="CPU threads of the embedded model.")
+        local_context_budget: int = Field(
+            1536, ge=0, description="Tokens of project context for the embedded model, which reads about 100 "
+                                    "tokens/s per thread (--context-budget overrides it).")
 
         @field_validator("concurrency")
         @classmethod

@@ -9,7 +9,10 @@ Standard library only. It answers, on 127.0.0.1 and a free port:
   ``GET /v1/models`` when the request carries an ``anthropic-version`` header.
 * Ollama: ``POST /api/chat`` (NDJSON stream by default, one JSON object with
   ``"stream": false``), ``POST /api/embed``, ``POST /api/embeddings``,
-  ``GET /api/tags``, ``GET /api/version``.
+  ``GET /api/tags``, ``GET /api/version``, ``POST /api/show`` (``model_info`` with
+  the ``context_length`` of :attr:`LLMServer.context_length`).
+* LM Studio's own REST API: ``GET /api/v0/models`` and ``GET /api/v0/models/ID``
+  (``max_context_length``).
 
 Every request is recorded in :attr:`LLMServer.requests`; replies, latency and
 failures are scriptable::
@@ -127,6 +130,7 @@ class LLMServer:
             ``reply_json`` (see :meth:`queue_replies`).
         max_in_flight: the most requests the server was handling at the same time.
         chunk_delay: seconds between streamed chunks (default 0), to watch a stream arrive.
+        context_length: the context window /api/show and /api/v0/models report (default 4096).
     """
 
     def __init__(self, reply_text: str = DEFAULT_REPLY, reply_json: Any = None, latency: float = 0.0,
@@ -140,6 +144,7 @@ class LLMServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.chunk_delay = 0.0
+        self.context_length = 4096
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -330,6 +335,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._ollama_tags()
         if route == ("GET", "/api/version"):
             return self._json({"version": "0.6.0"})
+        if route == ("POST", "/api/show"):
+            return self._ollama_show(body)
+        if self.command == "GET" and (path == "/api/v0/models" or path.startswith("/api/v0/models/")):
+            return self._lmstudio_models(path.removeprefix("/api/v0/models").strip("/"))
         return self._error(404, f"no route for {self.command} {path}")
 
     def _dialect(self, path: str) -> str:
@@ -532,6 +541,26 @@ class _Handler(BaseHTTPRequestHandler):
         inputs = [inputs] if isinstance(inputs, str) else list(inputs)
         self._json({"model": model, "embeddings": [embed(str(x)) for x in inputs], "total_duration": 1_000_000,
                     "load_duration": 100_000, "prompt_eval_count": sum(count_tokens(str(x)) for x in inputs)})
+
+    def _ollama_show(self, body: dict) -> None:
+        model = body.get("model") or body.get("name")
+        if model not in self.llm.models and model + ":latest" not in self.llm.models:
+            return self._error(404, f"model '{model}' not found")
+        self._json({"modelfile": "", "parameters": "", "template": "{{ .Prompt }}",
+                    "details": {"format": "gguf", "family": "llama", "parameter_size": "3.2B"},
+                    "model_info": {"general.architecture": "llama",
+                                   "llama.context_length": self.llm.context_length},
+                    "capabilities": ["completion"]})
+
+    def _lmstudio_models(self, wanted: str) -> None:
+        rows = [{"id": m, "object": "model", "type": "llm", "state": "loaded",
+                 "max_context_length": self.llm.context_length} for m in self.llm.models]
+        if not wanted:
+            return self._json({"object": "list", "data": rows})
+        row = next((r for r in rows if r["id"] == wanted), None)
+        if row is None:
+            return self._error(404, f"model '{wanted}' not found")
+        self._json(row)
 
     def _ollama_tags(self) -> None:
         self._json({"models": [{

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["analysis_text", "chunks_text", "cluster_text"]
+__all__ = ["analysis_text", "chunks_text", "cluster_text", "sources_text"]
+
+#: sources listed under an answer (--json has them all)
+SOURCES_SHOWN = 10
 
 
 def _plural(n: int, word: str) -> str:
@@ -90,3 +93,18 @@ def cluster_text(info: dict) -> str:
     for problem in info.get("version_warnings", []):
         lines.append(f"  version mismatch: {problem}")
     return "\n".join(lines)
+
+
+def sources_text(sources: list[dict], *, markdown: bool = False, limit: int = SOURCES_SHOWN) -> str:
+    """The code an answer was grounded in, most relevant first: ``path:start-end  name``."""
+    if not sources:
+        return ""
+    rows = []
+    for s in sources[:limit]:
+        where = f"{s['path']}:{s['start_line']}-{s['end_line']}"
+        elided = " (signature)" if s["level"] == "signature" else ""
+        rows.append(f"- `{where}` {s['name']}{elided}" if markdown else f"  {where}  {s['name']}{elided}")
+    if len(sources) > limit:
+        rows.append(f"{'- ' if markdown else '  '}… and {len(sources) - limit} more")
+    head = "**Sources** (most relevant first):" if markdown else "Sources (most relevant first):"
+    return head + "\n" + "\n".join(rows)

@@ -24,13 +24,20 @@ class AskPlan:
     context: object | None = None  #: the index.context.ContextResult, when context was used
     context_root: str | None = None
     redacted: dict[str, int] = field(default_factory=dict)
+    window: object | None = None  #: the core.windows.Window of the model
+    budget_notes: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[dict]:
+        """The code sent as context, most relevant first (empty without context)."""
+        return list(self.context.sources) if self.context is not None else []
 
     def messages(self) -> list[dict[str, str]]:
         """The request as chat messages, system first: what the provider receives."""
         return self.request.chat_messages()
 
     def notes(self) -> list[str]:
-        out = []
+        out = list(self.budget_notes)
         if self.context is not None:
             c = self.context
             how = c.tokenizer if c.exact else f"{c.tokenizer}, conservative"
@@ -51,6 +58,8 @@ class AskPlan:
                 "root": self.context_root, "tokens": self.context.tokens, "budget": self.context.budget,
                 "tokenizer": self.context.tokenizer, "files": self.context.files, "levels": self.context.levels},
             "redacted": self.redacted,
+            "window": None if self.window is None else {"tokens": self.window.tokens, "source": self.window.source},
+            "sources": self.sources,
         }
 
 
@@ -63,10 +72,13 @@ def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), 
     """
     context = None
     text = prompt
+    window, notes = None, []
     if context_root is not None:
         from .index import project_context
 
-        budget = settings.context_budget if budget is None else budget
+        default = settings.local_context_budget if choice.spec.name == "local" else settings.context_budget
+        requested = default if budget is None else budget
+        budget, window, notes = _fitted_budget(requested, choice, prompt, history, system, max_tokens)
         if budget > 0:
             context = project_context(context_root, settings, prompt, budget, provider=choice.spec.name,
                                       model=choice.model, progress=progress, focus=focus)
@@ -79,4 +91,29 @@ def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), 
         request, found = redact_request(request)
         for kind, n in found.items():
             redacted[kind] = redacted.get(kind, 0) + n
-    return AskPlan(choice, request, context, str(context_root) if context_root is not None else None, redacted)
+    return AskPlan(choice, request, context, str(context_root) if context_root is not None else None, redacted,
+                   window, notes)
+
+
+def _fitted_budget(requested: int, choice, prompt: str, history: Sequence[Message], system: str | None,
+                   max_tokens: int):
+    """(context budget, window, notes): the requested budget, cut to what the model's window leaves free."""
+    from ..core.windows import context_budget
+    from .aio import run_sync
+    from .providers.windows import model_window
+    from .tokenizers import conservative_estimate
+
+    if requested <= 0:
+        return 0, None, []
+    window = run_sync(lambda: model_window(choice.spec, choice.model))
+    cap = choice.spec.provider_class().max_answer_tokens
+    answer = min(max_tokens, cap) if cap else max_tokens
+    said = (system or "") + "".join(m.content for m in history) + prompt
+    budget = context_budget(requested, window.tokens, prompt_tokens=conservative_estimate(said), answer_tokens=answer)
+    notes = []
+    if not window.known:
+        notes.append(f"{choice.id}'s context window is unknown; assuming {window.tokens:,} tokens")
+    if budget < requested:
+        notes.append(f"context budget cut from {requested:,} to {budget:,} tokens to fit {choice.id}'s "
+                     f"{window.tokens:,}-token window with the question and a {answer:,}-token answer")
+    return budget, window, notes

@@ -3,7 +3,8 @@
 * OpenAI models (and OpenAI-style names on endpoints): o200k_base or cl100k_base
   from the ``bpe-openai`` package, whose BPE files ship inside it (nothing is
   fetched at run time).
-* The embedded model: its own tokenizer (llama.cpp, from the GGUF file).
+* The embedded model: its own tokenizer, asked of the model's own process (llama.cpp
+  never runs in the caller's process).
 * Everything else (Anthropic, Ollama, LM Studio, unknown models): a conservative
   estimate, one token per 3 characters, which over-counts code and English
   (about 4 characters per token) rather than under-counting.
@@ -53,14 +54,15 @@ def _encoding_for(model: str) -> str | None:
     return None
 
 
-def token_counter(provider: str | None, model: str | None) -> TokenCounter:
-    """The best offline counter for ``provider:model``."""
+def token_counter(provider: str | None, model: str | None, settings=None) -> TokenCounter:
+    """The best offline counter for ``provider:model`` (``settings`` configure the embedded model's process)."""
     if provider == "local":
         from .providers.local_model import LocalProvider
+        from .providers.registry import provider_specs
 
-        llama = LocalProvider().llama()
-        return TokenCounter(lambda text: len(llama.tokenize(text.encode(), add_bos=False, special=False)),
-                            "smollm2 (llama.cpp)", True)
+        local = provider_specs(settings)["local"].build() if settings is not None else LocalProvider()
+        process = local.process()
+        return TokenCounter(lambda text: process.count([text])[0], "smollm2 (llama.cpp)", True)
     encoding = _encoding_for(model or "") if provider not in ("anthropic", "ollama") else None
     if encoding is not None:
         try:

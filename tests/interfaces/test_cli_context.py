@@ -119,3 +119,37 @@ def test_show_context_does_not_index_a_non_project_unasked(cli, tmp_path):
     assert cli("build", "context", "--path", str(loose), cwd=loose).returncode == 0
     r = cli("show", "context", "-q", "f", "--budget", "60", cwd=loose)
     assert r.returncode == 0 and "def f():" in r.stdout
+
+
+def test_answers_end_with_their_sources(cli, project, llm_server):
+    env = {"OPENAI_API_KEY": "sk-test-context", "OPENAI_BASE_URL": llm_server.url + "/v1"}
+    r = cli("ask", "how is circle_area computed?", "--context-budget", "300", cwd=project, env=env)
+    assert r.returncode == 0, r.stderr
+    answer, _, sources = r.stdout.partition("Sources (most relevant first):")
+    assert answer.strip() and "pkg/geometry.py:1-3  circle_area" in sources.splitlines()[1]
+    data = json.loads(cli("ask", "how is circle_area computed?", "--context-budget", "300", "--json",
+                          cwd=project, env=env).stdout)
+    first = data["sources"][0]
+    assert (first["path"], first["start_line"], first["name"], first["level"]) == (
+        "pkg/geometry.py", 1, "circle_area", "full")
+    no_context = json.loads(cli("ask", "--no-context", "hi", "--json", cwd=project, env=env).stdout)
+    assert no_context["sources"] == []
+
+
+def test_the_context_budget_follows_the_models_window(cli, project, llm_server):
+    """Ollama says the model takes 1,500 tokens (/api/show): the 4,096-token default is cut to fit."""
+    llm_server.context_length = 1500
+    env = {"OLLAMA_HOST": llm_server.url}
+    r = cli("ask", "-m", "ollama:llama3.2:3b", "--max-tokens", "500", "--dry-run", "--json", "circle_area?",
+            cwd=project, env=env)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["window"] == {"tokens": 1500, "source": "Ollama"}
+    assert 0 < plan["context"]["budget"] <= 1500 - 500 and plan["context"]["tokens"] <= plan["context"]["budget"]
+    assert "context budget cut from 4,096" in r.stderr
+    lmstudio = cli("ask", "-m", "lmstudio:gpt-4o", "--dry-run", "--json", "circle_area?", cwd=project,
+                   env={"LMSTUDIO_BASE_URL": llm_server.url + "/v1"})
+    assert json.loads(lmstudio.stdout)["window"]["tokens"] == 1500
+    unknown = cli("ask", "-m", "ollama:unknown-model", "--dry-run", "--json", "circle_area?", cwd=project, env=env)
+    assert json.loads(unknown.stdout)["window"] == {"tokens": 8192, "source": "assumed: the model's window is unknown"}
+    assert "context window is unknown; assuming 8,192" in unknown.stderr

@@ -51,11 +51,19 @@ def ask(args, ctx) -> Result:
         ctx.note(line)
     if args.dry_run:
         return dry_run_result(plan)
+    from ..render import sources_text
+
     streaming = args.stream and args.output == "text" and ctx.write is not None
     response = choice.spec.build().complete_sync(plan.request, on_delta=ctx.write if streaming else None)
     data = response.to_dict()
     data["context"] = plan.to_dict()["context"]
-    return Result(data, human=response.text, shown=streaming)
+    data["sources"] = plan.sources
+    sources = sources_text(plan.sources)
+    if streaming:
+        if sources:
+            ctx.write(f"\n\n{sources}")
+        return Result(data, human=response.text, shown=True)
+    return Result(data, human=response.text + (f"\n\n{sources}" if sources else ""))
 
 
 def dry_run_result(plan) -> Result:

@@ -58,7 +58,7 @@ def project_context(root: Path, settings, query: str, budget: int, *, provider: 
     view = cached_view(store)
     if view is None:
         raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
-    result = assemble_context(view, sandbox, query, budget, token_counter(provider, model), focus=focus,
+    result = assemble_context(view, sandbox, query, budget, token_counter(provider, model, settings), focus=focus,
                             similarity=query_similarity(view, settings, query), summaries=file_summaries(view),
                             redact_secrets=settings.redact_secrets)
     result.notes[:0] = notes

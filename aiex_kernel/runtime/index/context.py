@@ -47,6 +47,8 @@ class ContextResult:
     redacted: dict[str, int] = field(default_factory=dict)  #: secrets removed from the pieces, by kind
     notes: list[str] = field(default_factory=list)  #: what the user should know (e.g. the index was not updated)
     seconds: float = 0.0
+    #: the code sent, most relevant first: {"path", "start_line", "end_line", "level", "name"}
+    sources: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,7 +132,20 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     return ContextResult(query=query, text=fitted.text, tokens=fitted.tokens, budget=budget, tokenizer=counter.name,
                          exact=counter.exact, files=fitted.files, levels=fitted.counts(),
                          candidates=fitted.candidates, stale=sorted(stale),
-                         redacted=_count_redactions(fitted.text), seconds=time.perf_counter() - started)
+                         redacted=_count_redactions(fitted.text), seconds=time.perf_counter() - started,
+                         sources=_sources(fitted.pieces, records))
+
+
+def _sources(pieces: list[Piece], records: dict) -> list[dict]:
+    """The chunks shown (in full or as signatures), in the order they were chosen: most relevant first."""
+    out = []
+    for p in pieces:
+        if p.chunk is None or p.chunk not in records or p.level not in ("full", "signature"):
+            continue
+        c = records[p.chunk]
+        out.append({"path": c.path, "start_line": c.start_line, "end_line": c.end_line, "level": p.level,
+                    "name": "(top-level code)" if c.kind == "module" else c.qualname})
+    return out
 
 
 def _redacted(pieces: list[Piece]) -> list[Piece]:

@@ -46,6 +46,8 @@ class Provider(ABC):
 
     #: redact secrets from every request before it is sent (``redact_secrets`` setting)
     redact: bool = True
+    #: the longest answer the provider gives whatever is asked (None: as asked)
+    max_answer_tokens: ClassVar[int | None] = None
 
     def stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         """Text deltas as they arrive, then the final response."""
@@ -104,6 +106,10 @@ class Provider(ABC):
     async def models(self) -> list[str]:
         """The model ids the provider offers (asked of the server where it has a list endpoint)."""
         raise ProviderError(f"{self.display_name} cannot list its models.")
+
+    async def context_window(self, model: str) -> int | None:
+        """The model's context window in tokens, where the server says (None: it does not)."""
+        return None
 
     async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
         raise ProviderError(f"{self.display_name} has no embeddings API in aiex; use openai or ollama.")

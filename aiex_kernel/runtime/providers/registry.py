@@ -85,7 +85,9 @@ def provider_specs(settings) -> dict[str, ProviderSpec]:
         "ollama": ProviderSpec("ollama", FACTORIES["ollama"],
                                {"timeout": max(settings.request_timeout, OLLAMA_MIN_TIMEOUT)}, prices, redact),
         "lmstudio": ProviderSpec("lmstudio", FACTORIES["lmstudio"], dict(timeouts), prices, redact),
-        "local": ProviderSpec("local", FACTORIES["local"], {}, prices, redact),
+        "local": ProviderSpec("local", FACTORIES["local"], {
+            "timeout": settings.local_timeout, "memory_mb": settings.local_memory_mb,
+            "n_threads": settings.local_threads, "n_threads_batch": settings.local_threads}, prices, redact),
     }
     for name, endpoint in sorted(settings.endpoints.items()):
         specs[name] = ProviderSpec(name, ENDPOINT_FACTORY, {
