@@ -14,6 +14,13 @@ instead of a traceback::
     │   └── PathNotFound           the path does not exist under the root
     ├── ChunkingError              tree-sitter could not be used for a file
     │   └── UnsupportedLanguage    no grammar for this file type
+    ├── ContextIndexError          the project's context index cannot be used
+    │   ├── IndexBusy              another build holds the index's lock
+    │   ├── IndexNotWritable       the index's location cannot be written
+    │   ├── IndexMissing           there is no index where one is needed
+    │   ├── IndexCorrupt           a manifest or segment of the index is unreadable
+    │   └── SchemaMismatch         the index was written with another schema
+    ├── KernelspecError            the aiex Jupyter kernelspec cannot be installed or removed
     ├── ClusterError               the Dask runtime failed
     │   ├── SchedulerUnreachable   no scheduler answered at the address
     │   ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
@@ -41,6 +48,13 @@ __all__ = [
     "PathNotFound",
     "ChunkingError",
     "UnsupportedLanguage",
+    "ContextIndexError",
+    "IndexBusy",
+    "IndexNotWritable",
+    "IndexMissing",
+    "IndexCorrupt",
+    "SchemaMismatch",
+    "KernelspecError",
     "ClusterError",
     "SchedulerUnreachable",
     "ClusterNotRunning",
@@ -101,6 +115,34 @@ class ChunkingError(AiexError):
 
 class UnsupportedLanguage(ChunkingError):
     """There is no tree-sitter grammar for this file type."""
+
+
+class ContextIndexError(AiexError):
+    """The project's context index cannot be used."""
+
+
+class IndexBusy(ContextIndexError):
+    """Another build of the index is running (it holds the build lock)."""
+
+
+class IndexNotWritable(ContextIndexError):
+    """The index's location cannot be written (permissions, a read-only disk)."""
+
+
+class IndexMissing(ContextIndexError):
+    """There is no index yet where one is needed."""
+
+
+class IndexCorrupt(ContextIndexError):
+    """A manifest or segment of the index is unreadable; a rebuild fixes it."""
+
+
+class SchemaMismatch(ContextIndexError):
+    """The index was written by an aiex with another schema version."""
+
+
+class KernelspecError(AiexError):
+    """The aiex Jupyter kernelspec cannot be installed or removed."""
 
 
 class ClusterError(AiexError):

@@ -72,20 +72,25 @@ def cli(tmp_path_factory):
     return run
 
 
-def _load_llm_server():
-    """Import tests/llm_server.py as the module ``llm_server`` (importlib mode puts tests/ on no path)."""
+def _load_helper(name: str):
+    """Import tests/NAME.py as the module ``NAME`` (importlib mode puts tests/ on no path)."""
     import importlib.util
 
-    module = sys.modules.get("llm_server")
+    module = sys.modules.get(name)
     if module is None:
-        spec = importlib.util.spec_from_file_location("llm_server", Path(__file__).with_name("llm_server.py"))
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
         module = importlib.util.module_from_spec(spec)
-        sys.modules["llm_server"] = module
+        sys.modules[name] = module
         spec.loader.exec_module(module)
     return module
 
 
+def _load_llm_server():
+    return _load_helper("llm_server")
+
+
 _load_llm_server()  # so that tests may also `from llm_server import ...`
+_load_helper("kernel_client")  # `from kernel_client import execute, start_kernel`
 
 
 @pytest.fixture

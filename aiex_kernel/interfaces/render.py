@@ -8,6 +8,13 @@ __all__ = ["analysis_text", "chunks_text", "cluster_text", "sources_text"]
 SOURCES_SHOWN = 10
 
 
+def row(table, *cells) -> None:
+    """Add a table row whose text cells are shown as written: ``[local]`` is not rich markup."""
+    from rich.text import Text
+
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
@@ -35,13 +42,13 @@ def analysis_text(report: dict):
     for col in ("language", "files", "lines", "chunks"):
         langs.add_column(col, justify="left" if col == "language" else "right")
     for name, c in report["languages"].items():
-        langs.add_row(name, str(c["files"]), f"{c['lines']:,}", f"{c['chunks']:,}")
+        row(langs, name, str(c["files"]), f"{c['lines']:,}", f"{c['chunks']:,}")
     parts.append(langs)
     kinds = Table(title="Chunks per kind", title_justify="left")
     kinds.add_column("kind")
     kinds.add_column("chunks", justify="right")
     for kind, n in report["kinds"].items():
-        kinds.add_row(kind, f"{n:,}")
+        row(kinds, kind, f"{n:,}")
     parts.append(kinds)
     for key, title, col in (("largest", "Largest functions", "lines"),
                             ("most_complex", "Most complex functions", "complexity")):
@@ -52,7 +59,7 @@ def analysis_text(report: dict):
         table.add_column("function")
         table.add_column("where")
         for fn in report[key]:
-            table.add_row(str(fn[col]), fn["qualname"], f"{fn['path']}:{fn['start_line']}")
+            row(table, str(fn[col]), fn["qualname"], f"{fn['path']}:{fn['start_line']}")
         parts.append(table)
     if report["syntax_errors"]:
         parts.append(Text(f"Files with syntax errors ({len(report['syntax_errors'])}): "

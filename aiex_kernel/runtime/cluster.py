@@ -10,7 +10,12 @@ Where the cluster comes from, first match wins:
 3. a new ``LocalCluster`` in this process, one single-threaded worker process per
    core, listening on 127.0.0.1 only, with the dashboard off unless asked for.
 
-The runtime is closed at interpreter exit.
+A local cluster's worker processes leave the starting process's process group
+and ignore SIGINT (:mod:`.worker_setup`), so interrupting a Jupyter kernel stops
+aiex's job, never the workers. Before each job, :meth:`Runtime.ensure_workers`
+checks that workers are there: a local cluster whose workers are gone is
+replaced, a remote one without workers is an error instead of a job that waits
+forever. The runtime is closed at interpreter exit.
 """
 
 from __future__ import annotations
@@ -25,7 +30,26 @@ from typing import Any
 from ..errors import SchedulerUnreachable, VersionMismatch
 from .versions import EXTRA_PACKAGES, version_problems
 
-__all__ = ["Runtime", "ClusterVersionWarning", "get_runtime", "reset_runtime", "runtime_if_started"]
+__all__ = ["Runtime", "ClusterVersionWarning", "get_runtime", "local_cluster_options", "reset_runtime",
+           "runtime_if_started"]
+
+#: seconds a job waits for workers (a nanny restarting one) before a local cluster is replaced
+WORKER_WAIT = 5.0
+
+
+def local_cluster_options(*, dashboard: bool) -> dict:
+    """``LocalCluster`` options shared by every local cluster aiex starts (worker processes).
+
+    Loopback only. Dask's scheduler serves HTTP even with the dashboard off, on port
+    8787 unless told otherwise (a second kernel then warns "Port 8787 is already in
+    use"): without the dashboard it gets a random loopback port.
+    """
+    return {
+        "host": "127.0.0.1",
+        "dashboard_address": "127.0.0.1:0" if dashboard else None,
+        "scheduler_kwargs": {} if dashboard else {"dashboard_address": "127.0.0.1:0"},
+        "preload": ["aiex_kernel.runtime.worker_setup"],
+    }
 
 
 class ClusterVersionWarning(UserWarning):
@@ -111,10 +135,35 @@ class Runtime:
             n_workers=workers,
             threads_per_worker=self.settings.threads_per_worker,
             processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if self.settings.dashboard else None,
             silence_logs=logging.ERROR,
+            **local_cluster_options(dashboard=bool(self.settings.dashboard)),
         )
+
+    def ensure_workers(self, timeout: float = WORKER_WAIT):
+        """The client, with at least one worker: a local cluster that lost its workers is replaced,
+        a remote or shared one without workers is a ``ClusterError`` (never a job that waits forever)."""
+        import time
+
+        from ..errors import ClusterError
+
+        client = self.client
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if client.nthreads():
+                    return client
+            except (OSError, TimeoutError):  # the scheduler itself is gone
+                pass
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        if self._owns_cluster:
+            self.close()
+            return self.client  # a fresh local cluster
+        raise ClusterError(
+            f"The Dask cluster at {client.scheduler.address} has no workers (they died or were stopped); "
+            "start workers there, restart the cluster (`aiex stop cluster`, `aiex start cluster`), or run "
+            "with --cluster never.")
 
     def _check_versions(self, client) -> None:
         versions = client.get_versions(check=False, packages=EXTRA_PACKAGES)

@@ -114,7 +114,7 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
     if not runtime.started:
         with status("Connecting to the Dask cluster…", enabled=progress):
             _ = runtime.client
-    client = runtime.client
+    client = runtime.ensure_workers()
     run.where = client.scheduler.address
     token = uuid.uuid4().hex[:12]
     name = getattr(task, "__name__", "task").replace("_", "-")

@@ -122,6 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
     from distributed import LocalCluster
 
     from .._version import __version__
+    from .cluster import local_cluster_options
 
     data_dir = Path(args.data_dir)
     stop = asyncio.Event()
@@ -134,10 +135,9 @@ def _serve(args: argparse.Namespace) -> int:
             n_workers=args.workers,
             threads_per_worker=args.threads_per_worker,
             processes=True,
-            host="127.0.0.1",
             scheduler_port=0,
-            dashboard_address="127.0.0.1:0" if args.dashboard else None,
             silence_logs=logging.WARNING,
+            **local_cluster_options(dashboard=args.dashboard),
             asynchronous=True,
         ) as cluster:
             state = {

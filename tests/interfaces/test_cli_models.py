@@ -91,3 +91,17 @@ def test_list_models(cli, llm_server):
     assert data["default"]["model"] == "ollama:gpt-4o:latest"  # the server's first non-embedding model
     r = cli("list", "models", env=env)
     assert r.returncode == 0 and "default model: ollama:gpt-4o:latest" in r.stdout
+
+
+def test_messages_with_brackets_are_not_eaten_as_markup():
+    from rich.console import Console
+
+    from aiex_kernel.interfaces.verbs.models import _table
+
+    data = {"providers": [{"provider": "local", "status": "not configured", "address": None, "models": [],
+                           "detail": "The embedded model is not installed: `pip install 'aiex[local]'`."}],
+            "default": {"model": None, "reason": "set [bold]OPENAI_API_KEY[/bold]"}, "aliases": {"x": "[y]"}}
+    console = Console(record=True, width=200)
+    console.print(_table(data))
+    text = console.export_text()
+    assert "pip install 'aiex[local]'" in text and "[bold]OPENAI_API_KEY[/bold]" in text and "x = [y]" in text

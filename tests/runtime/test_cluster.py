@@ -98,3 +98,43 @@ def test_version_mismatch_warns_and_missing_aiex_raises(dask_cluster, monkeypatc
     with pytest.raises(VersionMismatch, match="install aiex"):
         rt._check_versions(client)
     rt.close()
+
+
+def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_die():
+    """The local cluster aiex starts (worker processes): no HTTP server on 8787 (no 'Port 8787 is already
+    in use' warning in a second kernel), workers outside our process group and deaf to SIGINT (a kernel
+    interrupt), and a cluster whose workers are gone is replaced before the next job instead of hanging."""
+    import os
+    import signal
+    import warnings
+
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        busy.bind(("0.0.0.0", 8787))
+        busy.listen()
+    except OSError:
+        pass  # something already holds 8787: just as good
+    rt = Runtime(load_settings(workers=1))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client = rt.ensure_workers()
+        assert not [w for w in caught if "8787" in str(w.message)]
+        (pid,) = client.run(os.getpid).values()
+        assert os.getsid(pid) != os.getsid(0) and os.getpgid(pid) != os.getpgid(0)
+        with open(f"/proc/{pid}/status") as fh:
+            ignored = int(next(line for line in fh if line.startswith("SigIgn:")).split()[1], 16)
+        assert ignored & (1 << (signal.SIGINT - 1))
+        os.kill(pid, signal.SIGINT)  # what "Interrupt kernel" sends to the whole group
+        time.sleep(0.5)
+        assert client.submit(sum, [1, 2], pure=False).result(timeout=30) == 3
+        rt._cluster.scale(0)  # every worker gone
+        deadline = time.monotonic() + 30
+        while client.nthreads() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        fresh = rt.ensure_workers(timeout=1)
+        assert fresh.submit(sum, [2, 3], pure=False).result(timeout=30) == 5
+    finally:
+        rt.close()
+        busy.close()

@@ -110,3 +110,40 @@ def test_summaries_map_reduce_cached_by_content(project, llm_server, monkeypatch
     result = project_context(project, settings, "", 400, provider="openai", model="gpt-4o-mini", build=False)
     assert "summary: Converts lengths between units." in result.text
     assert result.levels["summary"] >= 1 and result.tokens <= 400
+
+
+def test_summary_prompts_hold_the_file_text_cut_to_the_limit(project, llm_server, monkeypatch):
+    """The prompt holds the file's text (not a tuple's repr), at most SUMMARY_CHARS of it."""
+    from aiex_kernel.runtime.index.enrich import SUMMARY_CHARS
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-summaries")
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_server.url + "/v1")
+    (project / "app" / "big.py").write_text("X = 1\n" + "# filler line\n" * 2000)
+    settings = load_settings(project, max_retries=0)
+    sandbox = open_sandbox(project, settings)
+    build_index(sandbox, settings=settings, progress=False, cluster="never")
+    from aiex_kernel.runtime.aio import run_sync
+    from aiex_kernel.runtime.providers.selection import choose_model
+
+    choice = run_sync(lambda: choose_model("openai:gpt-4o-mini", settings))
+    summarize_files(cached_view(IndexStore(str(project / ".aiex/index"))), sandbox, settings, choice, cluster=False)
+    prompts = {r["body"]["messages"][-1]["content"] for r in llm_server.requests if r["path"] == "/v1/chat/completions"}
+    units = next(p for p in prompts if "`app/units.py`" in p)
+    assert "def meters_to_feet(m):\n    return m * 3.28084" in units and "', False)" not in units
+    big = next(p for p in prompts if "`app/big.py`" in p)
+    text = "X = 1\n" + "# filler line\n" * 2000
+    assert f"```python\n{text[:SUMMARY_CHARS]}\n```" in big and len(big) < SUMMARY_CHARS + 400
+
+
+def test_only_a_busy_or_read_only_index_is_used_as_it_is(project, monkeypatch):
+    """A bad embedding_model is an error, not 'the index was not updated'."""
+    from aiex_kernel.errors import UsageError
+
+    settings = load_settings(project)
+    build_index(open_sandbox(project, settings), settings=settings, progress=False, cluster="never")
+    bad = load_settings(project, embedding_model="anthropic:claude-sonnet-4-0")
+    with pytest.raises(UsageError, match="no embeddings API"):
+        project_context(project, bad, "feet", 200, provider=None, model=None)
+    (project / ".aiex" / "index" / "build.lock").write_text(str(__import__("os").getpid()))
+    result = project_context(project, settings, "feet", 200, provider=None, model=None)
+    assert result.text and "the index was not updated (Another aiex build" in result.notes[0]

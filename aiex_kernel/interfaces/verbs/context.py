@@ -144,14 +144,14 @@ def show_context(args, ctx) -> Result:
 def _refuse_unmarked_first_build(root, settings, build: bool) -> None:
     """`show context` may update an index, but does not index a directory that is not a project unasked."""
     from ...config import ROOT_MARKERS
-    from ...errors import AiexError
+    from ...errors import IndexMissing
     from ...runtime.index.build import index_location
     from ...runtime.index.store import IndexStore
 
     if not build or any((root / m).exists() for m in ROOT_MARKERS):
         return
     if IndexStore(index_location(root, settings)).read_manifest(check_schema=False) is None:
-        raise AiexError(f"{root} has no index yet and is not a project (no .git, pyproject.toml or .aiex): "
+        raise IndexMissing(f"{root} has no index yet and is not a project (no .git, pyproject.toml or .aiex): "
                         f"index it on purpose with `aiex build context --path {root}`.")
 
 
@@ -165,9 +165,9 @@ def _stats(sandbox, settings) -> Result:
     store = IndexStore(index_location(sandbox.root, settings))
     view = cached_view(store)
     if view is None:
-        from ...errors import AiexError
+        from ...errors import IndexMissing
 
-        raise AiexError(f"No index at {store.location} yet: `aiex build context` builds it.")
+        raise IndexMissing(f"No index at {store.location} yet: `aiex build context` builds it.")
     languages = Counter(f["language"] for f in view.files)
     data = {
         "location": store.location, "root": str(sandbox.root), "schema": SCHEMA_VERSION,

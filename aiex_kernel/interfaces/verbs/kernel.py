@@ -78,9 +78,9 @@ def install_kernel(args, ctx) -> Result:
             else:
                 dest = manager.install_kernel_spec(str(src), KERNEL_NAME, prefix=str(kernels.parents[2]))
         except OSError as exc:
-            from ...errors import AiexError
+            from ...errors import KernelspecError
 
-            raise AiexError(f"Cannot install the kernelspec in {kernels}: {exc.strerror or exc}.") from None
+            raise KernelspecError(f"Cannot install the kernelspec in {kernels}: {exc.strerror or exc}.") from None
     data = {"name": KERNEL_NAME, "where": where, "path": dest, "argv": kernel_json(sys.executable)["argv"]}
     return Result(data, human=f"Installed the aiex kernelspec in {dest} ({where}).")
 
@@ -90,12 +90,12 @@ def uninstall_kernel(args, ctx) -> Result:
     """Remove the kernelspec named `aiex` from the place --user/--sys-prefix/--prefix names."""
     import shutil
 
-    from ...errors import AiexError
+    from ...errors import KernelspecError
 
     where, kernels = _kernels_dir(args)
     target = kernels / KERNEL_NAME
     if not (target / "kernel.json").is_file():
-        raise AiexError(f"No aiex kernelspec in {kernels} ({where}); nothing to remove.")
+        raise KernelspecError(f"No aiex kernelspec in {kernels} ({where}); nothing to remove.")
     shutil.rmtree(target)
     return Result({"name": KERNEL_NAME, "where": where, "path": str(target)},
                   human=f"Removed the aiex kernelspec from {target}.")

@@ -125,6 +125,8 @@ def _table(data: dict):
     from rich.table import Table
     from rich.text import Text
 
+    from ..render import row as render_row
+
     table = Table(show_edge=False, pad_edge=False)
     for column in ("provider", "status", "address", "models"):
         table.add_column(column)
@@ -132,8 +134,8 @@ def _table(data: dict):
     for row in data["providers"]:
         models = row["models"]
         shown = ", ".join(models[:6]) + (f", … ({len(models)} in all)" if len(models) > 6 else "")
-        table.add_row(row["provider"], Text(row["status"], style=styles.get(row["status"], "")),
-                      row["address"] or "", shown if row["status"] == "ok" else row["detail"])
+        render_row(table, row["provider"], Text(row["status"], style=styles.get(row["status"], "")),
+                   row["address"] or "", shown if row["status"] == "ok" else row["detail"])
     default = data["default"]
     line = (Text.assemble("default model: ", (default["model"], "bold"), f" ({default['reason']})")
             if default["model"] else Text(f"no default model: {default['reason']}", style="yellow"))

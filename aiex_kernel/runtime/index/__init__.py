@@ -39,7 +39,7 @@ def cached_view(store):
 def project_context(root: Path, settings, query: str, budget: int, *, provider: str | None, model: str | None,
                     progress: bool = False, build: bool = True, focus: str = ""):
     """The context for ``query`` from the project at ``root`` (a ContextResult), building the index first."""
-    from ...errors import AiexError
+    from ...errors import IndexBusy, IndexMissing, IndexNotWritable
     from ..tokenizers import token_counter
     from .build import build_index, index_location
     from .context import assemble_context
@@ -51,13 +51,13 @@ def project_context(root: Path, settings, query: str, budget: int, *, provider: 
     if build:
         try:
             build_index(sandbox, settings=settings, store=store, progress=progress)
-        except AiexError as exc:  # busy (another build) or not writable: the index as it is will do
+        except (IndexBusy, IndexNotWritable) as exc:  # the index as it is will do
             if store.read_manifest(check_schema=False) is None:
                 raise
             notes.append(f"the index was not updated ({exc}); using it as it is")
     view = cached_view(store)
     if view is None:
-        raise AiexError(f"No context index at {store.location}; run `aiex build context --path {root}`.")
+        raise IndexMissing(f"No context index at {store.location}; run `aiex build context --path {root}`.")
     result = assemble_context(view, sandbox, query, budget, token_counter(provider, model, settings), focus=focus,
                             similarity=query_similarity(view, settings, query), summaries=file_summaries(view),
                             redact_secrets=settings.redact_secrets)

@@ -21,12 +21,13 @@ import numpy as np
 
 from ...core.batching import batch_count, plan_batches
 from ...core.indexing import IndexedBatch, content_hash, index_batch
-from ...errors import AiexError
+from ...errors import IndexBusy, IndexNotWritable
 from ..file_batches import read_batch, run_file_batches, use_cluster
 from ..sandbox import Sandbox
-from .store import ARRAY_NAMES, IndexStore, SchemaMismatch
+from ...errors import SchemaMismatch
+from .store import ARRAY_NAMES, IndexStore
 
-__all__ = ["MAX_SEGMENTS", "BuildReport", "IndexBusy", "build_index", "index_location"]
+__all__ = ["MAX_SEGMENTS", "BuildReport", "build_index", "index_location"]
 
 MAX_SEGMENTS = 8
 
@@ -69,10 +70,6 @@ class BuildReport:
         return d
 
 
-class IndexBusy(AiexError):
-    """Another build holds this index's lock."""
-
-
 class _BuildLock:
     """One build at a time per local index (a pid file; a dead owner's lock is taken over)."""
 
@@ -98,7 +95,7 @@ class _BuildLock:
             with os.fdopen(fd, "w") as fh:
                 fh.write(str(os.getpid()))
             return self
-        raise AiexError(f"Cannot lock {self.path}; remove it if no build is running.")
+        raise IndexBusy(f"Cannot lock {self.path}; remove it if no build is running.")
 
     def _owner(self) -> int | None:
         try:
@@ -146,7 +143,7 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
         with _BuildLock(store):
             _build(store, sandbox, settings, scope_paths, cluster, progress, runtime, rebuild, report)
     except OSError as exc:
-        raise AiexError(f"Cannot write the index at {store.location}: {exc.strerror or exc}. Check the "
+        raise IndexNotWritable(f"Cannot write the index at {store.location}: {exc.strerror or exc}. Check the "
                         "`index_path` setting and the permissions there.") from None
     report.seconds = time.perf_counter() - started
     return report

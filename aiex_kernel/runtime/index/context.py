@@ -14,7 +14,7 @@ from ...core.compress import Piece, fit
 from ...core.indexing import KINDS
 from ...core.ranking import QueryTerms, rank_chunks
 from ...core.tokens import estimate_tokens
-from ...errors import AiexError
+from ...errors import SandboxError
 from ..sandbox import Sandbox
 from ..tokenizers import TokenCounter
 from .view import IndexView
@@ -178,7 +178,7 @@ def _read_current(sandbox: Sandbox, path: str, entry: dict, stale: set[str]) -> 
             stale.add(path)
             return None
         return sandbox.read_bytes(path)
-    except (OSError, AiexError):  # a file that vanished, became unreadable or was refused
+    except (OSError, SandboxError):  # a file that vanished, became unreadable or was refused
         stale.add(path)
         return None
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...core.chunking import CHUNK_FIELDS
 from ...core.llm import AiexRequest
-from ...errors import AiexError, UsageError
+from ...errors import AiexError, SandboxError, UsageError
 
 __all__ = ["EMBED_BATCH", "embed_texts", "embedding_provider", "load_summaries", "summarize_files"]
 
@@ -119,8 +119,8 @@ def summarize_files(view, sandbox, settings, choice, *, runtime=None, cluster: b
     calls, hashes = [], []
     for f in missing:
         try:
-            text = sandbox.read_text(f["path"])[:SUMMARY_CHARS]
-        except (OSError, AiexError):
+            text = sandbox.read_text(f["path"])[0][:SUMMARY_CHARS]
+        except (OSError, SandboxError):
             continue
         prompt = (f"Summarise the source file `{f['path']}` in at most two sentences: what it is for and its "
                   f"main definitions. Reply with the summary only.\n\n```{f['language']}\n{text}\n```")

@@ -26,18 +26,14 @@ from typing import Any
 import numpy as np
 
 from ..._version import __version__
-from ...errors import AiexError
+from ...errors import IndexCorrupt, SchemaMismatch
 
-__all__ = ["SCHEMA_VERSION", "IndexStore", "SchemaMismatch", "Segment"]
+__all__ = ["SCHEMA_VERSION", "IndexStore", "Segment"]
 
 #: bump when the layout or the meaning of an array changes; older indexes are rebuilt
 SCHEMA_VERSION = 2
 ARRAY_NAMES = ("chunk_file", "chunk_kind", "chunk_name", "chunk_flags", "chunk_len", "chunk_tokens", "chunk_start_line",
                "chunk_end_line", "post_chunk", "post_term", "post_count")
-
-
-class SchemaMismatch(AiexError):
-    """The index on disk was written by another aiex index schema."""
 
 
 @dataclass
@@ -84,7 +80,7 @@ class IndexStore:
         except FileNotFoundError:
             return None
         except ValueError as exc:
-            raise AiexError(f"The index manifest {self.location}/manifest.json is unreadable ({exc}); "
+            raise IndexCorrupt(f"The index manifest {self.location}/manifest.json is unreadable ({exc}); "
                             "run `aiex build context --rebuild`.") from None
         if check_schema and manifest.get("schema") != SCHEMA_VERSION:
             raise SchemaMismatch(
@@ -166,7 +162,7 @@ class IndexStore:
             model = group.attrs.get("embedding_model")
             embeddings = group["embeddings"][:] if model else None
         except (FileNotFoundError, KeyError) as exc:
-            raise AiexError(f"Index segment {segment_id} in {self.location} is missing or incomplete ({exc}); "
+            raise IndexCorrupt(f"Index segment {segment_id} in {self.location} is missing or incomplete ({exc}); "
                             "run `aiex build context --rebuild`.") from None
         return Segment(segment_id, files, arrays, offsets, embeddings, model)
 

@@ -68,7 +68,7 @@ def complete_many(calls: Sequence[Call], *, settings, cluster: bool = True, runt
             from ..cluster import get_runtime
 
             runtime = get_runtime(settings)
-        results = _on_cluster(runtime.client, calls, limits, runtime.nthreads())
+        results = _on_cluster(runtime.ensure_workers(), calls, limits, runtime.nthreads())
     else:
         results = run_sync(lambda: _run_local(calls, limits), name="aiex-fanout")
     if not return_exceptions:
