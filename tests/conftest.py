@@ -33,7 +33,8 @@ def dask_cluster():
     """A real in-process cluster: 2 workers x 1 thread, no dashboard."""
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     yield cluster
     cluster.close()
 
@@ -64,10 +65,12 @@ def cli(tmp_path_factory):
 
     outside = tmp_path_factory.mktemp("cwd")
 
-    def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 180):
+    def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 180,
+            wrap: list[str] = ()):
+        """``wrap``: a command the aiex command runs under (its arguments follow)."""
         full_env = {**os.environ, **(env or {})}
-        return subprocess.run([*_aiex_command(), *args], cwd=cwd or outside, env=full_env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run([*wrap, *_aiex_command(), *args], cwd=cwd or outside, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
 
     return run
 

@@ -137,7 +137,7 @@ class Assistant:
                 view.close()
         else:
             final = self.loop.run(provider.complete(request))
-        result = AiexResult.of(final, fmt, choice.id)
+        result = AiexResult.of(final, fmt, choice.id, plan.sources)
         if memory:  # standalone questions (ask, explain, fix) neither use nor extend the conversation
             self.conversation.add(prompt, result.text)
         self.last = result

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "aiex_kernel.interfaces.verbs.models",
     "aiex_kernel.interfaces.verbs.kernel",
     "aiex_kernel.interfaces.verbs.context",
+    "aiex_kernel.interfaces.verbs.doctor",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..core.llm import AiexResponse
@@ -31,11 +31,13 @@ class AiexResult(AiexResponse):
 
     format: str = "markdown"
     model_id: str = ""
+    #: the project code the answer was grounded in, most relevant first (see ``aiex ask --json``)
+    sources: list = field(default_factory=list)
 
     @classmethod
-    def of(cls, response: AiexResponse, fmt: str, model_id: str) -> AiexResult:
+    def of(cls, response: AiexResponse, fmt: str, model_id: str, sources: list | None = None) -> AiexResult:
         values = {f.name: getattr(response, f.name) for f in fields(AiexResponse)}
-        return cls(**values, format=fmt, model_id=model_id)
+        return cls(**values, format=fmt, model_id=model_id, sources=list(sources or []))
 
     @property
     def code(self) -> str:
@@ -56,12 +58,15 @@ class AiexResult(AiexResponse):
         return f"<AiexResult {self.summary()} {len(self.text)} chars>"
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        from .render import sources_text
+
         plain = self.summary()
         fmt = self.format
         if fmt == "text":
-            return {"text/plain": self.text}
+            listed = sources_text(self.sources)
+            return {"text/plain": self.text + (f"\n\n{listed}" if listed else "")}
         if fmt == "html":
-            return {"text/html": self.text, "text/plain": plain}
+            return {"text/html": self.text + _sources_html(self.sources), "text/plain": plain}
         if fmt == "math":
             return {"text/latex": f"$$\n{self.text.strip()}\n$$", "text/plain": plain}
         if fmt == "json":
@@ -69,7 +74,20 @@ class AiexResult(AiexResponse):
                 return {"application/json": json.loads(self.text), "text/plain": plain}
             except ValueError:
                 return {"text/markdown": f"```\n{self.text}\n```", "text/plain": plain}
-        return {"text/markdown": self.text, "text/plain": plain}
+        listed = sources_text(self.sources, markdown=True)
+        return {"text/markdown": self.text + (f"\n\n---\n{listed}" if listed else ""), "text/plain": plain}
+
+
+def _sources_html(sources: list) -> str:
+    import html
+
+    from .render import SOURCES_SHOWN
+
+    if not sources:
+        return ""
+    items = "".join(f"<li><code>{html.escape(s['path'])}:{s['start_line']}-{s['end_line']}</code> "
+                    f"{html.escape(s['name'])}</li>" for s in sources[:SOURCES_SHOWN])
+    return f"<hr><p><b>Sources</b> (most relevant first):</p><ul>{items}</ul>"
 
 
 class StreamView:

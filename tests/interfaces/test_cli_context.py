@@ -102,6 +102,10 @@ def test_magics_use_context_and_dry_run(project, llm_server, monkeypatch, capsys
         r = sh.run_cell("%aiex ask --context-budget 300 how big is a circle_area?", store_history=True)
         assert r.error_in_exec is None
         assert "def circle_area" in llm_server.last["body"]["messages"][-1]["content"]
+        assert r.result.sources[0]["path"] == "pkg/geometry.py"  # the answer ends with its sources
+        shown = r.result._repr_mimebundle_()["text/markdown"]
+        assert shown.startswith(llm_server.reply_text) and "**Sources**" in shown
+        assert "- `pkg/geometry.py:1-3` circle_area" in shown
         assert "aiex: context: " in capsys.readouterr().out
         sh.run_cell("%aiex ask --no-context plain question", store_history=True)
         assert llm_server.last["body"]["messages"][-1]["content"] == "plain question"

@@ -119,7 +119,7 @@ def test_killed_worker_still_yields_every_chunk(tmp_path):
     expected = sum(len(chunk_source(p.read_bytes(), p.name).chunks) for p in sorted(root.glob("*.py")))
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      host="127.0.0.1") as cluster:
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, host="127.0.0.1") as cluster:
         runtime = Runtime(settings, cluster=cluster)
         client = runtime.client
         pids_before = client.run(os.getpid)

@@ -92,7 +92,7 @@ def test_workers_use_their_own_environment_for_keys(llm_server, monkeypatch):
     settings = load_settings(max_retries=0)
     worker_env = {"OPENAI_API_KEY": "sk-worker-side", "OPENAI_BASE_URL": llm_server.url + "/v1"}
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env=worker_env) as cluster:
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, env=worker_env) as cluster:
         rt = Runtime(settings, cluster=cluster)
         try:
             answers = complete_many(calls_for(settings, 2), settings=settings, runtime=rt)
