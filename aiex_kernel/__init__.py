@@ -42,13 +42,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def load_ipython_extension(ipython) -> None:
     """``%load_ext aiex_kernel``: register ``%aiex`` / ``%%aiex`` (idempotent, nothing heavy imported)."""
-    from .interfaces.magics import register
+    from .interfaces.notebook.magics import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython) -> None:
-    from .interfaces.magics import unregister
+    from .interfaces.notebook.magics import unregister
 
     unregister(ipython)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 def main() -> None:
     from ipykernel.kernelapp import IPKernelApp
 
-    from .interfaces.kernel import AiexKernel
+    from .interfaces.notebook.kernel import AiexKernel
 
     class AiexKernelApp(IPKernelApp):
         name = "aiex-kernel"

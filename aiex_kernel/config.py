@@ -172,7 +172,7 @@ def _settings_class() -> type[BaseSettings]:
             4096, ge=0, description="Address-space limit of the embedded model's process in MiB (0: none).")
         local_threads: int = Field(1, ge=1, description="CPU threads of the embedded model.")
         local_context_budget: int = Field(
-            1536, ge=0, description="Tokens of project context for the embedded model, which reads about 100 "
+            1280, ge=0, description="Tokens of project context for the embedded model, which reads about 100 "
                                     "tokens/s per thread (--context-budget overrides it).")
 
         @field_validator("concurrency")

@@ -21,6 +21,10 @@ instead of a traceback::
     │   ├── IndexCorrupt           a manifest or segment of the index is unreadable
     │   └── SchemaMismatch         the index was written with another schema
     ├── KernelspecError            the aiex Jupyter kernelspec cannot be installed or removed
+    ├── EventLogError              the event log cannot be read or written
+    ├── SessionError               a session or checkpoint command cannot be done
+    │   ├── SessionNotFound        no session of that name
+    │   └── CheckpointNotFound     no checkpoint of that name in the session
     ├── ClusterError               the Dask runtime failed
     │   ├── SchedulerUnreachable   no scheduler answered at the address
     │   ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
@@ -33,6 +37,10 @@ instead of a traceback::
         └── BadProviderResponse    a reply that is not what the protocol says
 
 Each message says what went wrong and what to do about it.
+
+Beside the tree, :class:`Interrupted` is a ``KeyboardInterrupt`` (so no ``except
+Exception`` swallows it and Run All stops): the user stopped aiex's work, and
+IPython shows it as one line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -55,6 +63,10 @@ __all__ = [
     "IndexCorrupt",
     "SchemaMismatch",
     "KernelspecError",
+    "EventLogError",
+    "SessionError",
+    "SessionNotFound",
+    "CheckpointNotFound",
     "ClusterError",
     "SchedulerUnreachable",
     "ClusterNotRunning",
@@ -66,6 +78,9 @@ __all__ = [
     "RateLimited",
     "BadProviderResponse",
 ]
+
+#: not in the AiexError tree: a KeyboardInterrupt
+__all__ += ["Interrupted"]
 
 
 class AiexError(Exception):
@@ -145,6 +160,22 @@ class KernelspecError(AiexError):
     """The aiex Jupyter kernelspec cannot be installed or removed."""
 
 
+class EventLogError(AiexError):
+    """The event log (SQLite in the data directory) cannot be read or written."""
+
+
+class SessionError(AiexError):
+    """A session or checkpoint command cannot be done."""
+
+
+class SessionNotFound(SessionError):
+    """There is no session of that name."""
+
+
+class CheckpointNotFound(SessionError):
+    """The session has no checkpoint of that name."""
+
+
 class ClusterError(AiexError):
     """The Dask runtime failed."""
 
@@ -183,3 +214,10 @@ class RateLimited(ProviderError):
 
 class BadProviderResponse(ProviderError):
     """The provider's reply does not follow its protocol."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The user interrupted aiex's work (Ctrl-C, "Interrupt kernel"); what was done so far is kept."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"Interrupted: {self}"]

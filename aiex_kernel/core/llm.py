@@ -33,6 +33,8 @@ class AiexRequest:
     stop: tuple[str, ...] = ()
     #: a JSON schema the answer must validate against (structured output)
     json_schema: Mapping[str, Any] | None = None
+    #: secrets were already redacted from it (``Provider.prepare``): not redacted twice
+    redacted: bool = False
 
     def chat_messages(self, *, with_system: bool = True) -> list[dict[str, str]]:
         """The conversation as chat-API dicts, the system prompt first (OpenAI, Ollama, llama.cpp)."""

@@ -27,13 +27,14 @@ __all__ = [
     "explain_prompt",
     "fix_prompt",
     "interpolate",
+    "looks_like_math",
     "looks_like_prose",
     "system_prompt",
     "with_context",
 ]
 
 SYSTEM_PROMPT = (
-    "You are aiex, a coding assistant inside the user's Jupyter/IPython session. "
+    "You are aiex, a coding assistant for Python developers, in their notebook or terminal. "
     "Answer precisely and briefly. Put code in fenced blocks with the language named."
 )
 
@@ -110,26 +111,37 @@ def cells_context(cells: Sequence[CellRecord], budget_tokens: int) -> tuple[str,
 
 @dataclass(frozen=True)
 class ObjectFacts:
-    """What the session knows about a live object."""
+    """What is known about the thing to explain: a live object, or a definition in the project."""
 
     expression: str
     type_name: str
-    value_repr: str
+    value_repr: str  #: a live object's shortened repr; a definition's PATH:START-END
     signature: str | None = None
     doc: str | None = None
     source: str | None = None
     extra: Mapping[str, str] | None = None  #: shape, dtype, len, ...
+    origin: str = "session"  #: "session" (a live object) or "project" (a definition found in the index)
+
+    def with_note(self, note: str) -> ObjectFacts:
+        from dataclasses import replace
+
+        return replace(self, extra={**(self.extra or {}), "note": note})
 
 
 def explain_prompt(facts: ObjectFacts) -> str:
-    lines = [f"Explain the object `{facts.expression}` from my Python session: what it is, what it does "
-             "or holds, and anything surprising about it.", "",
-             f"Type: {facts.type_name}"]
+    if facts.origin == "project":
+        lines = [f"Explain `{facts.expression}` from my project ({facts.value_repr}): what it does, how, and "
+                 "anything surprising about it.", "", f"Kind: {facts.type_name}"]
+    else:
+        lines = [f"Explain the object `{facts.expression}` from my Python session: what it is, what it does "
+                 "or holds, and anything surprising about it.", "",
+                 f"Type: {facts.type_name}"]
     if facts.signature:
         lines.append(f"Signature: {facts.signature}")
     for key, value in (facts.extra or {}).items():
         lines.append(f"{key}: {value}")
-    lines.append(f"Value (repr, shortened): {facts.value_repr}")
+    if facts.origin != "project":
+        lines.append(f"Value (repr, shortened): {facts.value_repr}")
     if facts.doc:
         lines += ["", "Docstring:", facts.doc]
     if facts.source:
@@ -137,11 +149,11 @@ def explain_prompt(facts: ObjectFacts) -> str:
     return "\n".join(lines)
 
 
-def fix_prompt(traceback_text: str, cell_source: str | None) -> str:
-    lines = ["This code raised an exception in my notebook. Explain the cause in a few sentences, then "
+def fix_prompt(traceback_text: str, cell_source: str | None, where: str = "notebook") -> str:
+    lines = [f"This code raised an exception in my {where}. Explain the cause in a few sentences, then "
              "give the corrected code in one fenced python block."]
     if cell_source:
-        lines += ["", "The cell:", "```python", cell_source.rstrip(), "```"]
+        lines += ["", "The cell:" if where == "notebook" else "The code:", "```python", cell_source.rstrip(), "```"]
     lines += ["", "The traceback:", "```", traceback_text.rstrip(), "```"]
     return "\n".join(lines)
 
@@ -164,6 +176,23 @@ def looks_like_prose(text: str) -> bool:
         return False
     words = sum(1 for t in tokens if _WORD.fullmatch(t))
     return words / len(tokens) >= 0.8
+
+
+_LATEX_MARK = re.compile(r"\\[A-Za-z]+|[\^_=<>+]|\\\\|\d")
+_LATEX_COMMAND = re.compile(r"\\(?:text|mathrm|operatorname|mbox)\{[^}]*\}|\\[A-Za-z]+")
+
+
+def looks_like_math(text: str) -> bool:
+    """Whether an answer asked for with ``-f math`` is LaTeX math (else it is prose, shown as Markdown).
+
+    Math has math marks (commands, operators, digits) and few plain words outside its commands; text
+    already holding ``$`` delimiters is Markdown with math in it.
+    """
+    stripped = text.strip()
+    if not stripped or "$" in stripped:
+        return False
+    words = re.findall(r"[A-Za-z]{3,}", _LATEX_COMMAND.sub(" ", stripped))
+    return bool(_LATEX_MARK.search(stripped)) and len(words) <= 4
 
 
 def with_context(prompt: str, context: str, project: str) -> str:

@@ -79,6 +79,42 @@ def _error(message: str) -> None:
     sys.stderr.write(f"aiex: error: {message}\n")
 
 
+def _service(args):
+    """The command line's assistant service: settings of the project the command is about."""
+    from ..config import find_project_root, load_settings
+    from ..runtime.service import AssistantService
+
+    def settings():
+        path = getattr(args, "context", None)
+        return load_settings(find_project_root(path=os.path.expanduser(path) if path else None,
+                                               root=getattr(args, "root", None)))
+
+    return AssistantService(settings, origin="cli")
+
+
+def _run_turn(service):
+    def run_turn(request, args) -> Result:
+        """Stream the turn to stdout, notes to stderr; the answer ends with its sources."""
+        from ..runtime.service import raise_failed
+        from .render import sources_text
+        from .turns import follow
+
+        streaming = args.stream and args.output == "text"
+        outcome = follow(service.turn_sync(request), on_delta=_write if streaming else None, on_note=_note)
+        if outcome.planned is not None:
+            return Result(outcome.planned.plan, human=outcome.planned.text)
+        if outcome.failed is not None:
+            raise_failed(outcome.failed)
+        sources = sources_text(outcome.sources)
+        if streaming:
+            if sources:
+                _write(f"\n\n{sources}")
+            return Result(outcome.to_dict(), human=outcome.text, shown=True)
+        return Result(outcome.to_dict(), human=outcome.text + (f"\n\n{sources}" if sources else ""))
+
+    return run_turn
+
+
 def run(argv: list[str]) -> int:
     """Parse and run one command; returns the exit code."""
     parser = get_registry().build_parser("aiex", CliParser, DESCRIPTION)
@@ -95,10 +131,15 @@ def run(argv: list[str]) -> int:
             f"`aiex {' '.join(words)}` needs a noun: "
             + subparser(parser, words).format_usage().strip().removeprefix("usage: ")
         )
+    service = _service(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = args.command.handler(args, Context(progress=True, prog="aiex", write=_write, note=_note,
-                                                    read_stdin=_read_stdin))
+        try:
+            result = args.command.handler(args, Context(
+                surface="cli", progress=True, prog="aiex", write=_write, note=_note, read_stdin=_read_stdin,
+                service=service, run_turn=_run_turn(service)))
+        finally:
+            service.close()
     for w in caught:
         if issubclass(w.category, UserWarning) and w.category.__module__.startswith("aiex_kernel"):
             sys.stderr.write(f"aiex: warning: {w.message}\n")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ..core.llm import AiexRequest, Message
 from ..core.prompts import with_context
-from ..core.redact import redact_request
 
 __all__ = ["AskPlan", "plan_ask"]
 
@@ -49,6 +48,13 @@ class AskPlan:
             out.append(f"redacted before sending: {kinds}")
         return out
 
+    def describe(self) -> str:
+        """What --dry-run shows people: the exact messages that would be sent, and to which model."""
+        lines = [f"Would send to {self.choice.id} (max {self.request.max_tokens} tokens):"]
+        for message in self.messages():
+            lines += ["", f"── {message['role']} ──", message["content"]]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict:
         return {
             "model": self.choice.id,
@@ -65,12 +71,17 @@ class AskPlan:
 
 def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), system: str | None = None,
              context_root: Path | None = None, budget: int | None = None, max_tokens: int = 1024,
-             temperature: float | None = None, progress: bool = False, focus: str = "") -> AskPlan:
-    """Build the request for ``prompt``: project context (when ``context_root``) and redaction.
+             temperature: float | None = None, progress: bool = False, focus: str = "",
+             pinned: Sequence[str] = (), attachments: str = "") -> AskPlan:
+    """Build the request for ``prompt``: project context (when ``context_root``), redacted as it will leave.
 
-    ``focus`` (the notebook's recent code) pulls the context towards the files its names come from.
+    ``focus`` (the notebook's recent code) pulls the context towards the files its names come from;
+    ``pinned`` files (relative to ``context_root``) come first; ``attachments`` (recent cells) go before
+    the prompt.
     """
     context = None
+    if attachments:
+        prompt = f"{attachments}\n\n{prompt}"
     text = prompt
     window, notes = None, []
     if context_root is not None:
@@ -81,16 +92,15 @@ def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), 
         budget, window, notes = _fitted_budget(requested, choice, prompt, history, system, max_tokens)
         if budget > 0:
             context = project_context(context_root, settings, prompt, budget, provider=choice.spec.name,
-                                      model=choice.model, progress=progress, focus=focus)
+                                      model=choice.model, progress=progress, focus=focus, pinned=pinned)
             if context.text:
                 text = with_context(prompt, context.text, Path(context_root).name)
     request = AiexRequest(messages=(*history, Message("user", text)), model=choice.model, system=system,
                           max_tokens=max_tokens, temperature=temperature)
     redacted: dict[str, int] = dict(context.redacted) if context is not None else {}
-    if settings.redact_secrets:
-        request, found = redact_request(request)
-        for kind, n in found.items():
-            redacted[kind] = redacted.get(kind, 0) + n
+    request, found = choice.spec.build().prepared(request)  # as the provider will send it
+    for kind, n in found.items():
+        redacted[kind] = redacted.get(kind, 0) + n
     return AskPlan(choice, request, context, str(context_root) if context_root is not None else None, redacted,
                    window, notes)
 

@@ -116,6 +116,9 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
             _ = runtime.client
     client = runtime.ensure_workers()
     run.where = client.scheduler.address
+    import time
+
+    started = time.time()
     token = uuid.uuid4().hex[:12]
     name = getattr(task, "__name__", "task").replace("_", "-")
     futures, sizes = [], {}
@@ -143,4 +146,20 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
         finally:
             for fut in futures:
                 fut.cancel()
+    _record_job(settings, description, run.where, total, time.time() - started)
     return run
+
+
+def _record_job(settings, description: str, where: str, items: int, seconds: float) -> None:
+    """A ``ClusterJob`` event in the log (best effort: a job never fails for its record)."""
+    import time
+
+    from ..core.events import ClusterJob
+    from ..errors import EventLogError
+    from .events import event_log
+
+    try:
+        event_log(settings.data_dir).append(ClusterJob("", time.time(), job=description, where=where, items=items,
+                                                       seconds=round(seconds, 3)))
+    except EventLogError:
+        pass

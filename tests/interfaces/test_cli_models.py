@@ -23,7 +23,8 @@ def test_ask_streams_the_answer_and_says_which_model(cli, llm_server, openai_env
     assert notes[0] == "aiex: using openai:gpt-4o-mini (OPENAI_API_KEY is set)"
     assert notes[1].startswith("aiex: no project context:") and len(notes) == 2
     body = llm_server.last["body"]
-    assert body["stream"] is True and body["messages"] == [{"role": "user", "content": "what is a closure?"}]
+    assert body["stream"] is True and body["messages"][-1] == {"role": "user", "content": "what is a closure?"}
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]  # aiex's system prompt, no memory
 
 
 def test_ask_json_prints_the_whole_response(cli, llm_server, openai_env):
@@ -49,8 +50,7 @@ def test_ask_reads_piped_text_for_dash(llm_server, openai_env, cli, tmp_path):
     r = subprocess.run([*cmd, "ask", "review:", "-", "--no-stream"], input="def f(): pass\n", text=True,
                        capture_output=True, env={**os.environ, **openai_env}, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert llm_server.last["body"]["messages"][0]["content"] == "review: def f(): pass"
-    assert "stream" not in llm_server.last["body"]
+    assert llm_server.last["body"]["messages"][-1]["content"] == "review: def f(): pass"
 
 
 def test_ask_with_an_alias_and_an_ollama_model(cli, llm_server, isolated_env):
@@ -96,7 +96,7 @@ def test_list_models(cli, llm_server):
 def test_messages_with_brackets_are_not_eaten_as_markup():
     from rich.console import Console
 
-    from aiex_kernel.interfaces.verbs.models import _table
+    from aiex_kernel.interfaces.commands.models import _table
 
     data = {"providers": [{"provider": "local", "status": "not configured", "address": None, "models": [],
                            "detail": "The embedded model is not installed: `pip install 'aiex[local]'`."}],

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 
 import aiex_kernel
 from aiex_kernel.errors import ProviderError
-from aiex_kernel.interfaces.display import AiexResult
+from aiex_kernel.interfaces.notebook.display import AiexResult
 
 
 @pytest.fixture
@@ -103,7 +103,6 @@ def test_formats_and_code_goes_to_the_next_cell(shell, llm_server):
     llm_server.reply_text = "<b>hi</b>"
     r = run(shell, "%%aiex -f html --no-stream\nbold hi")
     assert r.result._repr_mimebundle_()["text/html"] == "<b>hi</b>"
-    assert "stream" not in llm_server.last["body"]
 
 
 def test_memory_keeps_the_last_exchanges_and_reset_forgets(shell, llm_server):
@@ -232,7 +231,8 @@ def test_traitlets_and_config_toml_configure_the_magics(isolated_env, tmp_path):
     (isolated_env / "config" / "config.toml").write_text("max_history = 9\ncells_budget = 500\n")
     code = ("%load_ext aiex_kernel\n"
             "m = get_ipython().magics_manager.registry['AiexMagics']\n"
-            "print('RESULT', m.default_model, m.aliases, m.max_history, m.cells_budget)\n")
+            "s = m.surface.settings()\n"
+            "print('RESULT', m.default_model, m.aliases, s.max_history, s.cells_budget)\n")
     script = tmp_path / "probe.ipy"
     script.write_text(code)
     out = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", str(script)], capture_output=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["open_sandbox", "project_context", "cached_view"]
+__all__ = ["open_sandbox", "project_context", "project_view", "cached_view"]
 
 _VIEWS: dict[str, tuple[float, object]] = {}
 
@@ -36,31 +36,40 @@ def cached_view(store):
     return view
 
 
-def project_context(root: Path, settings, query: str, budget: int, *, provider: str | None, model: str | None,
-                    progress: bool = False, build: bool = True, focus: str = ""):
-    """The context for ``query`` from the project at ``root`` (a ContextResult), building the index first."""
+def project_view(sandbox, settings, *, build: bool = True, progress: bool = False, notes: list | None = None):
+    """The project's index, brought up to date first (a busy or read-only index is used as it is)."""
     from ...errors import IndexBusy, IndexMissing, IndexNotWritable
-    from ..tokenizers import token_counter
     from .build import build_index, index_location
-    from .context import assemble_context
     from .store import IndexStore
 
-    sandbox = open_sandbox(root, settings)
     store = IndexStore(index_location(sandbox.root, settings))
-    notes = []
     if build:
         try:
             build_index(sandbox, settings=settings, store=store, progress=progress)
         except (IndexBusy, IndexNotWritable) as exc:  # the index as it is will do
             if store.read_manifest(check_schema=False) is None:
                 raise
-            notes.append(f"the index was not updated ({exc}); using it as it is")
+            if notes is not None:
+                notes.append(f"the index was not updated ({exc}); using it as it is")
     view = cached_view(store)
     if view is None:
-        raise IndexMissing(f"No context index at {store.location}; run `aiex build context --path {root}`.")
+        raise IndexMissing(f"No context index at {store.location}; run `aiex build context --path {sandbox.root}`.")
+    return view
+
+
+def project_context(root: Path, settings, query: str, budget: int, *, provider: str | None, model: str | None,
+                    progress: bool = False, build: bool = True, focus: str = "", pinned=()):
+    """The context for ``query`` from the project at ``root`` (a ContextResult), building the index first.
+    ``pinned`` files (paths relative to the root) come first, in full as far as the budget allows."""
+    from ..tokenizers import token_counter
+    from .context import assemble_context
+
+    sandbox = open_sandbox(root, settings)
+    notes: list[str] = []
+    view = project_view(sandbox, settings, build=build, progress=progress, notes=notes)
     result = assemble_context(view, sandbox, query, budget, token_counter(provider, model, settings), focus=focus,
-                            similarity=query_similarity(view, settings, query), summaries=file_summaries(view),
-                            redact_secrets=settings.redact_secrets)
+                              similarity=query_similarity(view, settings, query), summaries=file_summaries(view),
+                              redact_secrets=settings.redact_secrets, pinned=pinned)
     result.notes[:0] = notes
     return result
 

@@ -57,11 +57,12 @@ class ContextResult:
 def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int, counter: TokenCounter, *,
                      focus: str = "", named_files: Sequence[str] = (), use_graph: bool = True,
                      similarity: np.ndarray | None = None, summaries: dict[str, str] | None = None,
-                     redact_secrets: bool = True) -> ContextResult:
+                     redact_secrets: bool = True, pinned: Sequence[str] = ()) -> ContextResult:
     """The most relevant code for ``query`` in at most ``budget`` tokens (by ``counter``).
 
     ``focus`` is more text whose identifiers pull the ranking towards the files defining
-    them (the notebook's code); ``named_files`` are paths the user named.
+    them (the notebook's code); ``named_files`` are paths the user named; the chunks of
+    ``pinned`` files come before every other, in file order.
     """
     started = time.perf_counter()
     arrays = view.arrays
@@ -79,6 +80,12 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         np.maximum.at(file_score, arrays["chunk_file"], scores)
     ranked = np.argsort(-scores, kind="stable")
     ranked = ranked[scores[ranked] > 0][:MAX_CANDIDATES]
+    if pinned:
+        index_of = {f["path"]: i for i, f in enumerate(view.files)}
+        pinned_files = [index_of[p] for p in pinned if p in index_of]
+        first = np.flatnonzero(np.isin(arrays["chunk_file"], pinned_files))
+        first = first[np.lexsort((arrays["chunk_start_line"][first], arrays["chunk_file"][first]))]
+        ranked = np.concatenate([first, ranked[~np.isin(ranked, first)]]).astype(np.int64)
     records = view.chunks(ranked.tolist()) if len(ranked) else {}
 
     stale: set[str] = set()

@@ -59,11 +59,19 @@ class Provider(ABC):
 
     def prepare(self, request: AiexRequest) -> AiexRequest:
         """The request as it will be sent: secrets redacted (unless ``redact`` is off)."""
-        if not self.redact:
-            return request
+        return self.prepared(request)[0]
+
+    def prepared(self, request: AiexRequest) -> tuple[AiexRequest, dict[str, int]]:
+        """The request as it will be sent, and the secrets found in it by kind. Every request any provider
+        sends passes here: the one place secrets are taken out of what leaves the machine."""
+        if not self.redact or request.redacted:
+            return request, {}
+        from dataclasses import replace
+
         from ...core.redact import redact_request
 
-        return redact_request(request)[0]
+        clean, found = redact_request(request)
+        return replace(clean, redacted=True), found
 
     async def complete(self, request: AiexRequest) -> AiexResponse:
         request = self.prepare(request)

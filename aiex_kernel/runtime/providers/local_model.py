@@ -42,7 +42,7 @@ KV_BYTES_PER_TOKEN = 30 * 3 * 64 * 2 * 2
 #: memory the process needs besides the KV cache (weights, compute buffers, Python)
 BASE_BYTES = 600 * 1024 * 1024
 #: the longest answer the embedded model gives, whatever was asked
-MAX_ANSWER_TOKENS = 512
+MAX_ANSWER_TOKENS = 400
 REPEAT_PENALTY = 1.1
 #: the model starting another turn by itself means the answer is over
 STOP = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")

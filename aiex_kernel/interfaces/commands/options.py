@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..commands import arg
+from .registry import arg
 
-__all__ = ["CLUSTER_ARGS", "CONTEXT_ARGS", "FILE_ARGS", "ROOT_ARGS", "context_root", "project_settings"]
+__all__ = ["ANSWER_ARGS", "ASSISTANT_ARGS", "CLUSTER_ARGS", "CONTEXT_ARGS", "DRY_RUN_ARG", "FILE_ARGS", "MODEL_ARG",
+           "NOTEBOOK_ARGS", "ROOT_ARGS", "SESSION_ARG", "abspaths", "project_settings"]
 
 ROOT_ARGS = [
     arg("--root", metavar="DIR",
@@ -22,13 +23,40 @@ CLUSTER_ARGS = [
         help="run on the cluster: auto (when one is up or the job is large), always, never"),
     arg("--no-progress", dest="progress", action="store_false", default=True, help="no progress bar"),
 ]
+MODEL_ARG = arg("-m", "--model", metavar="MODEL",
+                help="provider:model or an alias, e.g. ollama:llama3.2 (default: the first available; "
+                     "see `aiex list models`)")
+SESSION_ARG = arg("--session", metavar="NAME",
+                  help="the session this belongs to (default: the notebook's session; on the command line a "
+                       "new one-turn session, or with NAME the conversation of that session, continued)")
+DRY_RUN_ARG = arg("--dry-run", action="store_true", help="show what would happen, and do nothing")
 CONTEXT_ARGS = [
     arg("--context", metavar="PATH", help="use the context of the project holding PATH (default: the current "
                                           "directory's project, when it has .git, pyproject.toml or .aiex)"),
     arg("--no-context", dest="use_context", action="store_false", default=True, help="send no project context"),
-    arg("--context-budget", type=int, metavar="N", help="tokens of context (default: the context_budget setting)"),
-    arg("--dry-run", action="store_true", help="show the exact messages that would be sent, and send nothing"),
+    arg("--context-budget", type=int, metavar="N",
+        help="tokens of context (default: the context_budget setting, cut to fit the model's window)"),
 ]
+#: how the answer is asked for and shown (every assistant command)
+ANSWER_ARGS = [
+    arg("-f", "--format", default="markdown", choices=("markdown", "code", "text", "json", "html", "math"),
+        help="the format asked of the model (default markdown)"),
+    arg("--max-tokens", type=int, default=1024, metavar="N", help="longest answer in tokens (default 1024)"),
+    arg("--temperature", type=float, metavar="T", help="sampling temperature (default: the model's)"),
+    arg("-s", "--system", metavar="TEXT", help="a system prompt instead of aiex's own"),
+    arg("--no-stream", dest="stream", action="store_false", default=True, help="show the answer when it is complete"),
+]
+#: only in a notebook: its cells, its variables, and where the answer goes
+NOTEBOOK_ARGS = [
+    arg("--cells", type=int, default=0, metavar="N", surfaces=("notebook",),
+        help="add the last N executed cells to the prompt"),
+    arg("--no-interpolate", dest="interpolate", action="store_false", default=True, surfaces=("notebook",),
+        help="send {name} placeholders as written"),
+    arg("-o", "--output-var", dest="output_var", metavar="VAR", surfaces=("notebook",),
+        help="also bind the answer to the variable VAR"),
+]
+#: every option of a question to the assistant, declared once for every surface
+ASSISTANT_ARGS = [MODEL_ARG, SESSION_ARG, *CONTEXT_ARGS, DRY_RUN_ARG, *ANSWER_ARGS, *NOTEBOOK_ARGS]
 FILE_ARGS = [
     arg("--max-file-bytes", type=int, metavar="N", help="skip files larger than N bytes (default 1 MiB)"),
     arg("--allow-secret", dest="allow_secrets", action="append", metavar="PATTERN",
@@ -50,35 +78,6 @@ def project_settings(args: argparse.Namespace, first_path: str | None = None):
         allow_secrets=getattr(args, "allow_secrets", None),
     )
     return root, settings
-
-
-def context_root(args) -> tuple:
-    """(project root whose context to send or None, a note for the user or None) for --context/--no-context."""
-    return resolve_context_root(getattr(args, "context", None), getattr(args, "use_context", True),
-                                getattr(args, "context_budget", None), getattr(args, "root", None))
-
-
-def resolve_context_root(context: str | None, use_context: bool, budget: int | None, root: str | None = None):
-    """The project whose context goes with a question: ``context`` names a path in it; by default the
-    current directory's project, but only when it has a project marker (never a whole home directory)."""
-    from ...config import ROOT_MARKERS, find_project_root
-    from ...errors import UsageError
-
-    if not use_context:
-        if context:
-            raise UsageError("--context and --no-context contradict each other; give one.")
-        return None, None
-    if budget is not None and budget < 0:
-        raise UsageError("--context-budget must be 0 or more.")
-    if context:
-        if not os.path.exists(os.path.expanduser(context)):
-            raise UsageError(f"--context {context}: no such file or directory.")
-        return find_project_root(path=os.path.expanduser(context), root=root), None
-    found = find_project_root(root=root)
-    if root or any((found / m).exists() for m in ROOT_MARKERS):
-        return found, None
-    return None, (f"no project context: {found} has no .git, pyproject.toml or .aiex above it "
-                  "(--context PATH uses one)")
 
 
 def abspaths(paths: list[str]) -> list[str]:

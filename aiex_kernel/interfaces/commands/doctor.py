@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..commands import REGISTRY, Result
+from .registry import REGISTRY, Result
 from .options import ROOT_ARGS, project_settings
 
 _STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..commands import REGISTRY, Result, arg
+from .registry import REGISTRY, Result, arg
 
 
 def _settings(args):

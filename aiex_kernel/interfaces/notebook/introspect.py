@@ -6,7 +6,7 @@ import inspect
 import reprlib
 import traceback
 
-from ..core.prompts import ObjectFacts
+from ...core.prompts import ObjectFacts
 
 __all__ = ["bounded_repr", "error_text", "object_facts"]
 
@@ -81,3 +81,27 @@ def error_text(exc: BaseException, limit: int = 4000) -> str:
         tb = tb.tb_next  # the frames that run the cell are IPython's, not the user's
     text = "".join(traceback.format_exception(type(exc), exc, tb))
     return text if len(text) <= limit else "…\n" + text[-limit:]
+
+
+def imported_facts(dotted: str) -> ObjectFacts:
+    """``aiex explain --import pkg.mod.name``: import the module and describe the live object."""
+    import importlib
+
+    from ...errors import UsageError
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - importing runs the module's code
+            raise UsageError(f"Importing {'.'.join(parts[:cut])} failed: {type(exc).__name__}: {exc}") from None
+        try:
+            for attr in parts[cut:]:
+                value = getattr(value, attr)
+        except AttributeError:
+            raise UsageError(f"{'.'.join(parts[:cut])} has no {'.'.join(parts[cut:])}.") from None
+        return object_facts(dotted, value)
+    raise UsageError(f"No importable module in {dotted!r}; give a dotted name like json.dumps, or drop --import "
+                     "to look the name up in the project's index.")

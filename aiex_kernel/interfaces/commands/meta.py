@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from ..commands import REGISTRY, Result, arg
+from .registry import REGISTRY, Result, arg
 
 
 @REGISTRY.command("help", help="show help for aiex or for one command",
                   args=[arg("words", nargs="*", metavar="VERB [NOUN]", help="the command to explain")])
 def help_(args, ctx) -> Result:
     """Show the help of aiex, of a verb or of a command: `aiex help analyze code`."""
-    from ..commands import get_registry, subparser
+    from .registry import get_registry, subparser
 
     parser = get_registry().build_parser(ctx.prog)
     text = subparser(parser, args.words).format_help()

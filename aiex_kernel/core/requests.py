@@ -1,0 +1,62 @@
+"""What a surface asks of the assistant service, as plain data.
+
+Every interface (the CLI, ``%aiex`` and ``%%aiex``, the kernel's slash cells, and
+later the widgets, the Jupyter server and the LSP server) turns its input into a
+:class:`TurnRequest` and renders the events the service yields; nothing else.
+The same options typed on any surface give the same request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .prompts import FORMATS, ObjectFacts
+
+__all__ = ["COMMANDS", "ContextOptions", "TurnRequest"]
+
+#: the assistant's commands; ``chat`` uses and extends the conversation, the others stand alone
+COMMANDS = ("ask", "chat", "explain", "fix")
+
+
+@dataclass(frozen=True)
+class ContextOptions:
+    """Which project's code goes with the question, and how much of it."""
+
+    path: str | None = None  #: --context PATH: the project holding PATH (default: the current directory's)
+    enabled: bool = True  #: --no-context turns it off
+    budget: int | None = None  #: --context-budget N (default: the settings, cut to the model's window)
+    root: str | None = None  #: --root DIR
+    focus: str = ""  #: code whose names steer the ranking (a notebook's recent cells)
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    command: str = "ask"
+    prompt: str = ""
+    model: str | None = None  #: provider:model or an alias (None: the default)
+    session: str | None = None  #: None: the surface's current session (the CLI: a new one-turn session)
+    #: use and extend the conversation; None: ``chat`` does, the others do only with an explicit ``session``
+    memory: bool | None = None
+    context: ContextOptions = field(default_factory=ContextOptions)
+    format: str = "markdown"  #: what -f asks of the model
+    system: str | None = None  #: a system prompt instead of aiex's own
+    max_tokens: int = 1024
+    temperature: float | None = None
+    dry_run: bool = False  #: show what would be sent; send and store nothing
+    facts: ObjectFacts | None = None  #: explain: what the surface knows of the object (None: look it up)
+    error_text: str | None = None  #: fix: the traceback
+    error_source: str | None = None  #: fix: the code that raised
+    #: text sent before the prompt but not remembered as what was asked (a notebook's recent cells)
+    attachments: str = ""
+
+    def __post_init__(self) -> None:
+        if self.command not in COMMANDS:
+            raise ValueError(f"command must be one of {COMMANDS}, not {self.command!r}")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {tuple(FORMATS)}, not {self.format!r}")
+
+    @property
+    def uses_memory(self) -> bool:
+        if self.memory is not None:
+            return self.memory
+        return self.command == "chat" or (self.command == "ask" and self.session is not None)

@@ -1,0 +1,87 @@
+"""``aiex show stats``: requests, tokens, cost, latency and errors, from the event log."""
+
+from __future__ import annotations
+
+from .registry import REGISTRY, Result, arg
+
+
+@REGISTRY.command("show", "stats", help="usage from the event log: requests, tokens, cost, latency, errors",
+                  args=[arg("--since", metavar="WHEN", help="only since WHEN: 7d, 12h, 30m, 2w or a date 2026-11-01"),
+                        arg("--by", choices=("model", "provider", "day"), default="model",
+                            help="one row per model (default), provider or day")])
+def show_stats(args, ctx) -> Result:
+    """Requests, tokens in and out, cost, latency and time-to-first-token percentiles (p50, p95) and
+    errors, per model, provider or day, over every session in the event log. In a notebook a figure
+    (cost per day, latency per model) comes with the table."""
+    import time
+
+    from ...core.stats import parse_since, turn_records, usage_stats
+    from ...errors import EventLogError, UsageError
+
+    log = ctx.service.log
+    if log is None:
+        raise EventLogError(ctx.service.log_problem or "The event log cannot be opened.")
+    since = None
+    if args.since:
+        try:
+            since = parse_since(args.since, time.time())
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    records = turn_records(log.events(kinds=("TurnStarted", "Answered", "Failed"), since=since))
+    rows = [r.to_dict() for r in usage_stats(records, args.by)]
+    data = {"by": args.by, "since": since, "rows": rows,
+            "total": {"requests": sum(r["requests"] for r in rows), "errors": sum(r["errors"] for r in rows),
+                      "cost_usd": round(sum(r["cost_usd"] for r in rows), 8)}}
+    figure = _figure(records) if ctx.surface == "notebook" and records else None
+    return Result(data, records=rows, human=_table(data), figure=figure)
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value * 1000:,.0f}"
+
+
+def _table(data: dict):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..render import row
+
+    if not data["rows"]:
+        return Text("No answers in the event log" + (" in that time" if data["since"] else " yet") + ".")
+    table = Table(show_edge=False, pad_edge=False)
+    for name in (data["by"], "requests", "errors", "tokens in", "tokens out", "cost $", "latency p50/p95 ms",
+                 "first token p50/p95 ms"):
+        table.add_column(name, justify="left" if name == data["by"] else "right", overflow="fold")
+    for r in data["rows"]:
+        row(table, r["key"], str(r["requests"]), str(r["errors"]), f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
+            f"{r['cost_usd']:.4f}", f"{_ms(r['latency_p50'])} / {_ms(r['latency_p95'])}",
+            f"{_ms(r['ttft_p50'])} / {_ms(r['ttft_p95'])}")
+    total = data["total"]
+    return Group(table, Text(f"{total['requests']} requests, {total['errors']} errors, ${total['cost_usd']:.4f}"))
+
+
+def _figure(records):
+    """Cost per day and latency per model, as one matplotlib figure (None without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("agg", force=False)
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    from ...core.stats import usage_stats
+
+    days = usage_stats(records, "day")
+    models = [r for r in records if r.ok and r.latency_s is not None]
+    figure = Figure(figsize=(10, 3.2), layout="constrained")
+    cost, latency = figure.subplots(1, 2)
+    cost.bar([d.key for d in days], [d.cost_usd for d in days], color="#4c72b0")
+    cost.set_title("cost per day (USD)")
+    cost.tick_params(axis="x", labelrotation=45)
+    names = sorted({r.model for r in models})
+    if names:
+        latency.boxplot([[r.latency_s for r in models if r.model == n] for n in names], showfliers=False)
+        latency.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right")
+    latency.set_title("latency per model (s)")
+    return figure

@@ -1,0 +1,1 @@
+"""The notebook surfaces: the ``%aiex`` / ``%%aiex`` magics, slash cells and the aiex Jupyter kernel."""

@@ -1,0 +1,298 @@
+"""``%aiex`` and ``%%aiex``: the IPython magics.
+
+``%load_ext aiex_kernel`` registers them, and the slash cells (``/ask ...``), in any
+IPython shell (idempotent; nothing heavy is imported until the first use). Every
+command of the registry works as ``%aiex VERB [NOUN] [ARGS]``, with the notebook's
+own (``insert``, ``alias``, ``dealias``); ``%%aiex [MODEL] [options]`` is ``chat``
+with the cell as the prompt.
+
+Configuration: traitlets on ``AiexMagics`` (``c.AiexMagics.default_model = ...`` in
+``ipython_config.py``) override the values of the aiex config loader
+(``config.toml``, ``AIEX_*``), which are the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.utils.process import arg_split
+from traitlets import Dict, Int, Unicode, default
+
+from ...errors import UsageError as AiexUsageError
+
+__all__ = ["AiexMagics", "MagicParser", "notebook_help", "register"]
+
+
+class MagicParser(argparse.ArgumentParser):
+    """argparse whose errors are IPython ``UsageError``s and whose ``--help`` returns instead of exiting."""
+
+    def error(self, message: str):
+        raise IPythonUsageError(f"{message} (see `{self.prog} --help`)")
+
+    def exit(self, status: int = 0, message: str | None = None):
+        if status:
+            raise IPythonUsageError(message or f"{self.prog}: error")
+        raise _HelpShown()
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def _registry():
+    from ..commands import get_registry
+
+    return get_registry()
+
+
+def cell_parser() -> MagicParser:
+    """``%%aiex [MODEL] [options]``: the chat command's options (declared once in the registry), and a model."""
+    cmd = _registry().find("chat", surface="notebook")
+    p = MagicParser(prog="%%aiex", description="Say the rest of the cell to the assistant (the conversation: the "
+                                               "session's last exchanges go with it).")
+    p.add_argument("model_word", nargs="?", metavar="MODEL", help="provider:model or an alias (the same as -m)")
+    for flags, kwargs in cmd.arguments_for("notebook"):
+        if flags != ("prompt",):
+            p.add_argument(*flags, **kwargs)
+    p.set_defaults(output="text")
+    return p
+
+
+def notebook_help() -> str:
+    """The notebook's own usage, generated from the registry: what only a notebook has, and ``%%aiex``."""
+    registry = _registry()
+    lines = ["Only in a notebook:"]
+    for cmd in registry.for_surface("notebook"):
+        if "cli" not in cmd.surfaces:
+            lines.append(f"  %aiex {cmd.name:<26} {cmd.help}")
+    lines += ["", "Questions (options first, then the text, as typed):"]
+    for name in ("ask", "chat", "explain", "fix"):
+        cmd = registry.find(name, surface="notebook")
+        lines.append(f"  %aiex {name} [OPTIONS] {'TEXT' if cmd.raw == 'prompt' else 'OBJ' if cmd.raw else '':<12}"
+                     f"{cmd.help}")
+    lines += ["", cell_parser().format_usage().replace("usage: ", "").rstrip(),
+              "  The cell is the prompt: `chat` with the cell below the magic line. {name}, {In[n]}, {Out[n]},",
+              "  {Err[n]} are filled in when they exist; every other brace stays as written.",
+              "", "Cells starting /VERB run `%aiex VERB` with the rest of the cell: /ask, /chat, /explain NAME, /fix."]
+    return "\n".join(lines)
+
+
+@magics_class
+class AiexMagics(Magics):
+    default_model = Unicode(None, allow_none=True, config=True,
+                            help="Model used when none is named (default: config.toml's default_model, "
+                                 "else the first available).")
+    aliases = Dict(config=True, help="Model aliases, over config.toml's [aliases]: {'fast': 'ollama:llama3.2'}.")
+    max_history = Int(None, allow_none=True, config=True,
+                      help="Exchanges kept as conversation memory (default: config.toml, 5).")
+    cells_budget = Int(None, allow_none=True, config=True,
+                       help="Tokens of recent cells that --cells may add (default: config.toml, 2000).")
+
+    def __init__(self, shell=None, **kwargs) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._surface = None
+        self.errors = ErrorLog()
+
+    @property
+    def surface(self):
+        if self._surface is None:
+            from .surface import NotebookSurface
+
+            self._surface = NotebookSurface(self.shell, self)
+            self.shell.events.register("post_run_cell", self._surface.on_post_run_cell)
+        return self._surface
+
+    # -- the magic ------------------------------------------------------------------------------
+
+    @line_cell_magic
+    def aiex(self, line: str, cell: str | None = None):
+        """aiex: `%aiex VERB [NOUN] [ARGS]` (`%aiex help`), or `%%aiex [MODEL]` with the prompt below."""
+        try:
+            if cell is not None:
+                return self._cell(line, cell)
+            return self._line(line)
+        except AiexUsageError as exc:
+            raise IPythonUsageError(str(exc)) from None
+        except _HelpShown:
+            return None
+
+    def _cell(self, line: str, cell: str):
+        from ..commands.assistant import request_from
+
+        args = cell_parser().parse_args(arg_split(line))
+        if args.model_word and args.model:
+            raise IPythonUsageError(f"Give the model once: `%%aiex {args.model_word}` or `-m {args.model}`.")
+        args.model = args.model or args.model_word
+        args.prompt = cell
+        surface = self.surface
+        ctx = surface.context()
+        return self._value(surface.run_turn(request_from("chat", args, ctx), args), args)
+
+    def _line(self, line: str):
+        from ..commands import parse_command
+
+        words = arg_split(line)
+        if not words or (words == ["help"]):
+            return self._help()
+        registry = _registry()
+        parser = registry.build_parser("%aiex", MagicParser, surface="notebook")
+        verb = words[0]
+        nouned = [c for c in registry.for_surface("notebook") if c.verb == verb and c.noun]
+        command = registry.find(verb, surface="notebook") if not nouned else None
+        if command is not None and command.raw:
+            args = self._raw(parser, verb, line, command)
+        else:
+            args = parse_command(parser, words, "%aiex", IPythonUsageError)
+        if getattr(args, "command", None) is None:
+            raise IPythonUsageError(f"`%aiex {line.strip()}` needs a noun; `%aiex help {verb}` lists them.")
+        result = args.command.handler(args, self.surface.context())
+        return self._value(result, args)
+
+    @staticmethod
+    def _raw(parser, verb: str, line: str, command):
+        """``%aiex ask [OPTIONS] TEXT``: the options parsed as IPython splits them, the text as typed."""
+        from ..commands import split_options, subparser
+
+        leaf = subparser(parser, [verb])
+        rest = line.strip()[len(verb):]
+        words, text = split_options(rest, leaf)
+        args = leaf.parse_args(words)
+        setattr(args, command.raw, text)
+        args.verb = verb
+        return args
+
+    def _value(self, result, args):
+        """What the cell shows and returns for a command's result."""
+        if args.output == "json":
+            return result.data
+        if args.output == "jsonl":
+            return result.rows()
+        if result.value is not None:
+            return result.value
+        if not result.shown:
+            show(result.human, result.data)
+        if result.figure is not None:
+            from IPython.display import display
+
+            display(result.figure)
+        return None
+
+    def _help(self):
+        print(_registry().build_parser("%aiex", MagicParser, surface="notebook").format_help().rstrip())
+        print()
+        print(notebook_help())
+
+
+#: characters a notebook output is rendered at (rich tables fold their text to fit)
+OUTPUT_WIDTH = 100
+
+
+def show(human, data) -> None:
+    """Show a command's human output in the notebook: text as it is, rich renderables fitted to the width
+    of an output area (HTML, colours kept), JSON when there is nothing else."""
+    import json
+
+    if human is None:
+        print(json.dumps(data, indent=2, default=str))
+    elif isinstance(human, str):
+        print(human)
+    else:
+        import io
+
+        from rich.console import Console
+
+        console = Console(file=io.StringIO(), record=True, width=OUTPUT_WIDTH, force_jupyter=False,
+                          force_terminal=True, color_system="truecolor")
+        console.print(human)
+        text = console.export_text(styles=False)
+        ipython = __import__("IPython").get_ipython()
+        if ipython is not None and getattr(ipython, "kernel", None) is not None:
+            from IPython.display import display
+
+            html = console.export_html(inline_styles=True, code_format="<pre style=\"font-size: 90%; "
+                                       "line-height: 1.3; white-space: pre-wrap\">{code}</pre>")
+            display({"text/html": html, "text/plain": text}, raw=True)
+        else:
+            print(text.rstrip())
+
+
+class ErrorLog(dict):
+    """``Err``: the traceback text of each cell that raised, by execution count (and the last error)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: tuple[int | None, BaseException] | None = None
+
+    def on_post_run_cell(self, result) -> None:
+        from ...errors import AiexError, Interrupted
+
+        exc = result.error_in_exec or result.error_before_exec
+        if exc is None or isinstance(exc, (IPythonUsageError, AiexError, Interrupted)):
+            return  # a mistake in using aiex is not the user's code to fix
+        from .introspect import error_text
+
+        number = result.execution_count
+        if number is not None:
+            self[number] = error_text(exc)
+        self.last = (number, exc)
+
+
+_QUESTION_LINE = re.compile(r"^(?P<indent>\s*)%aiex\s+(?P<rest>.*\?)\s*$")
+
+
+def question_lines(lines: list[str]) -> list[str]:
+    """Input transformer: `%aiex ask what's this?` is a question for aiex, not IPython's `obj?` help."""
+    if lines and lines[0].lstrip().startswith("%%"):
+        return lines  # a cell magic's body is its own
+    out = []
+    for line in lines:
+        m = _QUESTION_LINE.match(line)
+        if m:
+            newline = "\n" if line.endswith("\n") else ""
+            line = f"{m['indent']}get_ipython().run_line_magic('aiex', {m['rest']!r}){newline}"
+        out.append(line)
+    return out
+
+
+def register(shell) -> AiexMagics:
+    """Register the magics and the slash cells on ``shell`` once; later calls return the same instance."""
+    existing = shell.magics_manager.registry.get("AiexMagics")
+    if existing is not None:
+        return existing
+    from .kernel import SlashCommands
+
+    magics = AiexMagics(shell=shell)
+    shell.register_magics(magics)
+    shell.events.register("post_run_cell", magics.errors.on_post_run_cell)
+    shell.user_ns.setdefault("Err", magics.errors)
+    cleanup = shell.input_transformer_manager.cleanup_transforms
+    if question_lines not in cleanup:
+        cleanup.append(question_lines)
+    magics.slash = SlashCommands(lambda: bool(getattr(shell, "kernel", None) and
+                                              getattr(shell.kernel, "prose_as_ask_enabled", lambda: False)()))
+    cleanup.insert(0, magics.slash)
+    return magics
+
+
+def unregister(shell) -> None:
+    magics = shell.magics_manager.registry.pop("AiexMagics", None)
+    if magics is None:
+        return
+    shell.magics_manager.magics["line"].pop("aiex", None)
+    shell.magics_manager.magics["cell"].pop("aiex", None)
+    cleanup = shell.input_transformer_manager.cleanup_transforms
+    for transform in (question_lines, getattr(magics, "slash", None)):
+        if transform in cleanup:
+            cleanup.remove(transform)
+    for hook in (magics.errors.on_post_run_cell, getattr(magics._surface, "on_post_run_cell", None)):
+        try:
+            shell.events.unregister("post_run_cell", hook)
+        except ValueError:
+            pass
+    if shell.user_ns.get("Err") is magics.errors:
+        del shell.user_ns["Err"]
+    if magics._surface is not None:
+        magics._surface.close()

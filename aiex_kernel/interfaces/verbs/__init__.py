@@ -1,1 +1,0 @@
-"""Command definitions, one module per topic; each registers into the command registry."""

@@ -1,0 +1,278 @@
+"""The event log: every prompt, context choice, answer, error and session change, in SQLite.
+
+The log is the source of truth; sessions, checkpoints and usage stats are folds
+over it (``core/sessions.py``, ``core/stats.py``).
+
+On disk (``<data dir>/events.sqlite``, WAL mode, ``synchronous=NORMAL``)::
+
+    events       id INTEGER PRIMARY KEY AUTOINCREMENT, session, kind, schema, at, turn, data (JSON)
+    event_text   FTS5 over prompts and answers (rowid = events.id), for `list sessions --query`
+
+Crash protocol: each append is one transaction (the event row and its text row),
+so a process killed mid-append (even with SIGKILL) leaves a readable log that has
+lost at most the event in flight; WAL with ``synchronous=NORMAL`` keeps a
+committed event across a process crash (a power cut may lose the last ones).
+Rows are never updated; ``delete session`` really deletes a session's rows.
+Secrets are redacted from every event before it is written (``redact_event``).
+
+Announcing: when this process is attached to a Dask cluster (never starting one,
+never importing distributed otherwise), each append is also announced on the
+``aiex-events`` topic (``Client.log_event``) so other kernels on the same shared
+cluster learn of it at once; that channel keeps no backlog, so a subscriber
+always reads the events themselves from SQLite (:class:`Follower`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.events import SCHEMA_VERSION, Event, from_record, redact_event, to_record
+from ..errors import EventLogError
+
+__all__ = ["TOPIC", "EventLog", "Follower", "SessionSummary", "event_log"]
+
+TOPIC = "aiex-events"
+FILE_NAME = "events.sqlite"
+#: kinds whose text is searchable, and the field holding it
+_TEXT_FIELDS = {"TurnStarted": "prompt", "Answered": "text", "Cancelled": "partial"}
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    schema INTEGER NOT NULL,
+    at REAL NOT NULL,
+    turn TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events(session, id);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, at);
+CREATE VIRTUAL TABLE IF NOT EXISTS event_text USING fts5(session UNINDEXED, text);
+"""
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    name: str
+    started_at: float
+    last_at: float
+    turns: int
+    events: int
+
+
+class EventLog:
+    """One SQLite event log; safe to use from several threads and processes at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._listeners: list[Callable[[int, Event], None]] = []
+
+    def __repr__(self) -> str:
+        return f"EventLog({str(self.path)!r})"
+
+    # -- connections ------------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise EventLogError(f"Cannot open the event log {self.path}: {exc}. aiex keeps sessions there: make "
+                                    "the data directory writable or point AIEX_DATA_DIR elsewhere.") from None
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def append(self, event: Event) -> int | None:
+        """Write ``event`` (redacted) and return its id; events that are not stored return None."""
+        if not event.STORED:
+            return None
+        event, _ = redact_event(event)
+        kind, data = to_record(event)
+        text_field = _TEXT_FIELDS.get(kind)
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            cur = db.execute("INSERT INTO events (session, kind, schema, at, turn, data) VALUES (?, ?, ?, ?, ?, ?)",
+                             (event.session, kind, SCHEMA_VERSION, event.at, data.get("turn"), json.dumps(data)))
+            position = cur.lastrowid
+            if text_field and data.get(text_field):
+                db.execute("INSERT INTO event_text (rowid, session, text) VALUES (?, ?, ?)",
+                           (position, event.session, data[text_field]))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise EventLogError(f"Cannot write to the event log {self.path}: {exc}.") from None
+        for listener in list(self._listeners):
+            listener(position, event)
+        _announce(event.session, position)
+        return position
+
+    def on_append(self, listener: Callable[[int, Event], None]) -> None:
+        """Call ``listener(id, event)`` after each append made through this object."""
+        self._listeners.append(listener)
+
+    def delete_session(self, name: str) -> int:
+        """Delete every event of session ``name``; the number deleted."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM event_text WHERE session = ?", (name,))
+            n = db.execute("DELETE FROM events WHERE session = ?", (name,)).rowcount
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise EventLogError(f"Cannot delete from the event log {self.path}: {exc}.") from None
+        return n
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read(self, session: str, after: int = 0) -> list[tuple[int, Event]]:
+        """The events of ``session`` with an id above ``after``, oldest first."""
+        rows = self._db().execute("SELECT id, session, kind, at, data FROM events WHERE session = ? AND id > ? "
+                                  "ORDER BY id", (session, after)).fetchall()
+        return [(row[0], from_record(row[2], row[1], row[3], json.loads(row[4]))) for row in rows]
+
+    def events(self, *, kinds: Iterable[str] = (), since: float | None = None) -> list[tuple[int, Event]]:
+        """Events of every session, oldest first (``kinds``: only these; ``since``: at or after)."""
+        sql, args = "SELECT id, session, kind, at, data FROM events WHERE 1=1", []
+        kinds = list(kinds)
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += kinds
+        if since is not None:
+            sql += " AND at >= ?"
+            args.append(since)
+        rows = self._db().execute(sql + " ORDER BY id", args).fetchall()
+        return [(row[0], from_record(row[2], row[1], row[3], json.loads(row[4]))) for row in rows]
+
+    def exists(self, session: str) -> bool:
+        return self._db().execute("SELECT 1 FROM events WHERE session = ? LIMIT 1", (session,)).fetchone() is not None
+
+    def last_id(self, session: str | None = None) -> int:
+        if session is None:
+            row = self._db().execute("SELECT MAX(id) FROM events").fetchone()
+        else:
+            row = self._db().execute("SELECT MAX(id) FROM events WHERE session = ?", (session,)).fetchone()
+        return row[0] or 0
+
+    def sessions(self, query: str | None = None) -> list[SessionSummary]:
+        """Every session, the most recent first; ``query``: only those whose prompts or answers hold it."""
+        sql = ("SELECT session, MIN(at), MAX(at), SUM(kind = 'TurnStarted'), COUNT(*) FROM events "
+               "WHERE session != ''")
+        args: list = []
+        if query:
+            phrase = '"' + query.replace('"', '""') + '"'
+            sql += " AND session IN (SELECT session FROM event_text WHERE event_text MATCH ?)"
+            args.append(phrase)
+        rows = self._db().execute(sql + " GROUP BY session ORDER BY MAX(id) DESC", args).fetchall()
+        return [SessionSummary(*row) for row in rows]
+
+
+def _announce(session: str, position: int) -> None:
+    """Tell other processes on the cluster this process is attached to (if any) that ``session`` grew."""
+    from .cluster import runtime_if_started
+
+    runtime = runtime_if_started()
+    if runtime is None:
+        return
+    try:
+        client = runtime.client
+        client.loop.add_callback(client.scheduler.log_event, topic=TOPIC,
+                                 msg={"session": session, "id": position})
+    except Exception:  # noqa: BLE001 - announcing is best effort; the log itself has the event
+        pass
+
+
+class Follower:
+    """Keeps a session's state current with what other processes append, within a second.
+
+    Reads new events from SQLite every ``interval`` seconds, and at once when the
+    cluster this process is attached to announces one (the topic carries no
+    events, only the news). ``on_events(list of (id, event))`` gets what is new.
+    """
+
+    def __init__(self, log: EventLog, session: str, after: int, on_events, *, interval: float = 0.25) -> None:
+        self.log, self.session, self.after = log, session, after
+        self.on_events = on_events
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"aiex-follow-{session}", daemon=True)
+        self._subscribed = False
+
+    def start(self) -> Follower:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def _subscribe(self) -> None:
+        from .cluster import runtime_if_started
+
+        runtime = runtime_if_started()
+        if runtime is None or self._subscribed:
+            return
+        try:
+            runtime.client.subscribe_topic(TOPIC, lambda _event: self._wake.set())
+            self._subscribed = True
+        except Exception:  # noqa: BLE001 - polling still works
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._subscribe()
+            try:
+                new = self.log.read(self.session, self.after)
+            except EventLogError:
+                new = []
+            if new:
+                self.after = new[-1][0]
+                try:
+                    self.on_events(new)
+                except Exception:  # noqa: BLE001 - a listener's bug must not stop following
+                    pass
+            self._wake.wait(self.interval)
+            self._wake.clear()
+        self.log.close()
+
+
+_logs: dict[Path, EventLog] = {}
+
+
+def event_log(data_dir: str | Path) -> EventLog:
+    """The process's event log in ``data_dir`` (one object per path)."""
+    path = Path(data_dir) / FILE_NAME
+    log = _logs.get(path)
+    if log is None:
+        log = _logs[path] = EventLog(path)
+    return log
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,453 @@
+"""The assistant service: one for every interface.
+
+A surface turns its input into a :class:`~aiex_kernel.core.requests.TurnRequest`
+and renders the events :meth:`AssistantService.turn` yields
+(:mod:`aiex_kernel.core.events`); nothing else. The service owns what lies
+between: the session and its conversation memory, the model choice, the project
+context, the prompt, the provider call, and the event log::
+
+    request ─▶ session ─▶ model ─▶ context ─▶ prompt ─▶ provider ─▶ events
+                                                         │ append (SQLite)  ▲ yield
+                                                         ▼                  │
+                                                     event log  ──fold──▶ sessions
+
+``turn`` is async; :meth:`AssistantService.turn_sync` iterates it from a
+synchronous caller (the CLI, a notebook cell) on the service's own long-lived
+event loop, so provider connection pools live between turns. Interrupting the
+caller (Ctrl-C, a kernel interrupt) cancels the turn: what streamed so far is kept
+in a ``Cancelled`` event.
+
+Secrets: the provider redacts every request as it leaves (``Provider.prepare``)
+and the event log redacts every event as it is written; both with
+:mod:`aiex_kernel.core.redact`. Context pieces are redacted while they are
+fitted, so the budget counts what is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from ..core.events import (
+    Answered,
+    Cancelled,
+    ContextChosen,
+    Delta,
+    Event,
+    Failed,
+    FilePinned,
+    FileUnpinned,
+    MemoryCleared,
+    Noted,
+    Planned,
+    SessionStarted,
+    TurnStarted,
+)
+from ..core.llm import AiexResponse
+from ..core.prompts import explain_prompt, fix_prompt, system_prompt
+from ..core.requests import TurnRequest
+from ..core.sessions import SessionState, fold
+from ..errors import AiexError, EventLogError, SessionNotFound, UsageError
+
+__all__ = ["AssistantService", "DELTA_INTERVAL", "session_name_for"]
+
+#: stored deltas are coalesced to at most one per this many seconds per turn
+DELTA_INTERVAL = 0.1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,79}$")
+
+
+def session_name_for(origin: str) -> str:
+    """A fresh session name: ``cli-20261201-105733-3f2a``, or the notebook's name and its start time."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if origin.startswith("kernel"):
+        notebook = os.environ.get("JPY_SESSION_NAME", "")
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(notebook).stem).strip("-.") if notebook else ""
+        return f"{stem or 'kernel'}-{stamp}"
+    return f"{origin or 'cli'}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def check_session_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise UsageError(f"Session names are letters, digits and . _ - @ (up to 80), starting with a letter or "
+                         f"digit; not {name!r}.")
+    return name
+
+
+class AssistantService:
+    """The assistant behind every surface.
+
+    ``settings`` is called for the settings of each turn (config files may change
+    between turns); ``origin`` says which surface this is ("cli", "kernel", ...);
+    ``session`` is the surface's current session (None: the CLI, where each turn
+    without ``--session`` is a session of its own).
+    """
+
+    def __init__(self, settings: Callable[[], object], *, origin: str = "cli", session: str | None = None) -> None:
+        self._settings = settings
+        self.origin = origin
+        self.current = session
+        self._states: dict[str, SessionState] = {}
+        self._providers: dict = {}
+        self._shown: set[str] = set()  #: notes already said once
+        self._default: tuple[tuple, object] | None = None
+        self._log = None
+        self._log_problem: str | None = None
+        self._loop = None
+        self._lock = threading.RLock()  #: the states, folded into from the follower thread too
+
+    # -- the event log ----------------------------------------------------------------------------
+
+    def settings(self):
+        return self._settings()
+
+    @property
+    def log(self):
+        """The event log, or None when the data directory cannot hold one (said once)."""
+        if self._log is None and self._log_problem is None:
+            from .events import event_log
+
+            log = event_log(self.settings().data_dir)
+            try:
+                log.last_id()
+            except EventLogError as exc:
+                self._log_problem = str(exc)
+            else:
+                self._log = log
+        return self._log
+
+    def append(self, event: Event) -> int | None:
+        """Store ``event`` (if the log works) and fold it into the session's state."""
+        log = self.log
+        if log is None or not event.STORED:
+            return None
+        try:
+            position = log.append(event)
+        except EventLogError as exc:
+            self._log_problem = str(exc)
+            return None
+        if position is not None:
+            self.fold_in(event.session, [(position, event)])
+        return position
+
+    def fold_in(self, name: str, events) -> None:
+        """Fold ``events`` (``(id, event)``, possibly written by another process) into session ``name``'s state."""
+        with self._lock:
+            state = self._states.get(name)
+            if state is not None:
+                fold(events, state)
+
+    def cached_state(self, name: str | None = None) -> SessionState | None:
+        """The session's state as this service holds it now, without reading the log."""
+        return self._states.get(name or self.current_session())
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    def current_session(self) -> str:
+        """The surface's current session, started on first use."""
+        if self.current is None:
+            self.current = session_name_for(self.origin)
+        return self.current
+
+    def state(self, name: str | None = None) -> SessionState:
+        """The session's state: folded from the log, caught up with what other processes appended."""
+        name = name or self.current_session()
+        with self._lock:
+            state = self._states.get(name)
+            if state is None:
+                state = self._states[name] = SessionState(name)
+            log = self.log
+            if log is not None:
+                try:
+                    fold(log.read(name, state.position), state)
+                except EventLogError:
+                    pass
+            return state
+
+    def exists(self, name: str) -> bool:
+        log = self.log
+        return bool(log is not None and log.exists(name)) or bool(self._states.get(name) and
+                                                                   self._states[name].turns)
+
+    def start_session(self, name: str | None = None) -> SessionState:
+        """Start session ``name`` (new) and make it current."""
+        name = check_session_name(name) if name else session_name_for(self.origin)
+        if self.exists(name):
+            raise UsageError(f"A session named {name!r} exists already; `resume session {name}` continues it, "
+                             "or pick another name.")
+        self.current = name
+        self._states[name] = SessionState(name)
+        self.append(SessionStarted(name, time.time(), origin=self.origin))
+        return self.state(name)
+
+    def resume_session(self, name: str) -> SessionState:
+        """Make the existing session ``name`` current: its memory and pinned files come back."""
+        if not self.exists(check_session_name(name)):
+            raise SessionNotFound(f"No session named {name!r}; `list sessions` shows them.")
+        self.current = name
+        return self.state(name)
+
+    def ensure_started(self, name: str) -> None:
+        state = self.state(name)
+        if not state.history and self.log is not None:
+            self.append(SessionStarted(name, time.time(), origin=self.origin))
+
+    def reset_memory(self, name: str | None = None) -> None:
+        name = name or self.current_session()
+        self.ensure_started(name)
+        self.append(MemoryCleared(name, time.time()))
+
+    def pin(self, path: str, root: str, name: str | None = None) -> None:
+        name = name or self.current_session()
+        self.ensure_started(name)
+        self.append(FilePinned(name, time.time(), path=path, root=root))
+
+    def unpin(self, path: str, name: str | None = None) -> None:
+        name = name or self.current_session()
+        state = self.state(name)
+        if path not in state.pinned:
+            pinned = ", ".join(sorted(state.pinned)) or "none"
+            raise UsageError(f"{path} is not pinned to session {name!r} (pinned: {pinned}).")
+        self.append(FileUnpinned(name, time.time(), path=path, root=state.pinned[path]))
+
+    def forget(self, name: str) -> None:
+        """Drop what this service holds of session ``name`` (it was deleted)."""
+        with self._lock:
+            self._states.pop(name, None)
+        if self.current == name:
+            self.current = None
+
+    @property
+    def log_problem(self) -> str | None:
+        return self._log_problem
+
+    def note_once(self, key: str, text: str) -> str | None:
+        """``text`` the first time ``key`` is seen by this service, else None."""
+        if key in self._shown:
+            return None
+        self._shown.add(key)
+        return text
+
+    # -- a turn -----------------------------------------------------------------------------------
+
+    def turn_sync(self, request: TurnRequest) -> Iterator[Event]:
+        """:meth:`turn` for synchronous callers, on the service's long-lived loop (Ctrl-C cancels it)."""
+        if self._loop is None:
+            from .aio import LoopThread
+
+            self._loop = LoopThread(f"aiex-{self.origin}")
+        return self._loop.iterate(self.turn(request))
+
+    def run(self, coro):
+        """Run a coroutine on the service's loop from synchronous code."""
+        if self._loop is None:
+            from .aio import LoopThread
+
+            self._loop = LoopThread(f"aiex-{self.origin}")
+        return self._loop.run(coro)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+    async def turn(self, request: TurnRequest) -> AsyncIterator[Event]:
+        """Answer ``request``; yields TurnStarted, Noted, ContextChosen, Delta..., then Answered or Failed
+        (or Planned for a dry run). Usage mistakes raise ``UsageError`` before anything is stored."""
+        settings = self.settings()
+        prompt = self._prompt(request)
+        session = check_session_name(request.session) if request.session else (
+            self.current_session() if self.current is not None or self.origin != "cli"
+            else session_name_for(self.origin))
+        choice, notes = await self._choose(request.model, settings)
+        turn = uuid.uuid4().hex[:12]
+        now = time.time
+        for text in notes:
+            yield Noted(session, now(), turn=turn, text=text)
+        memory = request.uses_memory
+        state = self.state(session) if not request.dry_run else None
+        if not request.dry_run:
+            self.ensure_started(session)
+        started = TurnStarted(session, now(), turn=turn, command=request.command, prompt=prompt,
+                              model=choice.id, memory=memory)
+        self.append(started) if not request.dry_run else None
+        yield started
+        if self._log_problem and (text := self.note_once("log", f"sessions are not saved: {self._log_problem}")):
+            yield Noted(session, now(), turn=turn, text=text)
+        try:
+            root, note = self._context_root(request)
+            if note and (text := self.note_once(f"context:{note}", note)):
+                yield Noted(session, now(), turn=turn, text=text)
+            history = state.memory(settings.max_history) if memory and state is not None else ()
+            pinned = tuple(sorted(p for p, r in state.pinned.items() if root is not None and Path(r) == root)) \
+                if state is not None else ()
+            plan = await asyncio.to_thread(self._plan, prompt, request, choice, settings, history, root, pinned)
+        except AiexError as exc:
+            yield self._failed(session, turn, exc, store=not request.dry_run)
+            return
+        for text in plan.notes():
+            yield Noted(session, now(), turn=turn, text=text)
+        if plan.context is not None:
+            c = plan.context
+            chosen = ContextChosen(session, now(), turn=turn, root=plan.context_root, tokens=c.tokens, budget=c.budget,
+                                   tokenizer=c.tokenizer, files=tuple(c.files), sources=tuple(c.sources))
+            if not request.dry_run:
+                self.append(chosen)
+            yield chosen
+        if request.dry_run:
+            yield Planned(session, now(), turn=turn, plan=plan.to_dict(), text=plan.describe())
+            return
+        async for event in self._answer(session, turn, choice, plan):
+            yield event
+
+    def _prompt(self, request: TurnRequest) -> str:
+        """What is asked, from the request's command and facts (UsageError when there is nothing to ask)."""
+        if request.command == "explain":
+            facts = request.facts
+            if facts is None:
+                if not request.prompt.strip():
+                    raise UsageError("Name what to explain: a function or class name, PATH or PATH:LINE.")
+                facts = self._lookup(request)
+            return explain_prompt(facts)
+        if request.command == "fix":
+            if not (request.error_text or "").strip():
+                raise UsageError("No traceback to fix: give a file holding one, or pipe one in (`-`).")
+            where = "notebook" if self.origin.startswith("kernel") or self.origin == "ipython" else "program"
+            return fix_prompt(request.error_text, request.error_source, where)
+        prompt = request.prompt.strip()
+        if not prompt:
+            raise UsageError("The prompt is empty: say what to ask.")
+        return prompt
+
+    def _lookup(self, request: TurnRequest):
+        """``explain NAME|PATH[:LINE]`` outside a live session: the definition, found in the project's index."""
+        from .index import open_sandbox, project_view
+        from .index.lookup import find_definition
+
+        root = self._project_root(request)
+        if root is None:
+            raise UsageError(f"Not inside a project, so there is no index to find {request.prompt!r} in; give "
+                             "--context PATH (or --root DIR).")
+        settings = self.settings()
+        sandbox = open_sandbox(root, settings)
+        return find_definition(project_view(sandbox, settings), sandbox, request.prompt.strip())
+
+    async def _choose(self, model: str | None, settings):
+        """The model, and what to say about it (the default is said once, while its inputs stay the same)."""
+        from .providers.selection import choose_model
+
+        if model:
+            return await choose_model(model, settings), []
+        key = (settings.default_model, tuple(sorted(settings.aliases.items())),
+               *(bool(os.environ.get(v)) for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")),
+               os.environ.get("OLLAMA_HOST"), os.environ.get("LMSTUDIO_BASE_URL"))
+        if self._default is not None and self._default[0] == key:
+            return self._default[1], []
+        choice = await choose_model(None, settings)
+        self._default = (key, choice)
+        return choice, [f"using {choice.id} ({choice.reason})"]
+
+    def _project_root(self, request: TurnRequest) -> Path | None:
+        return self._context_root(replace(request, context=replace(request.context, enabled=True)))[0]
+
+    def _context_root(self, request: TurnRequest) -> tuple[Path | None, str | None]:
+        """The project whose context goes with the question: ``--context PATH`` names a path in it; by
+        default the current directory's project, only when it has a project marker (never a home directory)."""
+        from ..config import ROOT_MARKERS, find_project_root
+
+        options = request.context
+        if not options.enabled:
+            if options.path:
+                raise UsageError("--context and --no-context contradict each other; give one.")
+            return None, None
+        if options.budget is not None and options.budget < 0:
+            raise UsageError("--context-budget must be 0 or more.")
+        if options.path:
+            path = os.path.expanduser(options.path)
+            if not os.path.exists(path):
+                raise UsageError(f"--context {options.path}: no such file or directory.")
+            return find_project_root(path=path, root=options.root), None
+        found = find_project_root(root=options.root)
+        if options.root or any((found / m).exists() for m in ROOT_MARKERS):
+            return found, None
+        return None, "no project context: not inside a project (--context PATH picks one)"
+
+    def _plan(self, prompt, request: TurnRequest, choice, settings, history, root, pinned):
+        from .ask import plan_ask
+
+        return plan_ask(prompt, choice=choice, settings=settings, history=history,
+                        system=request.system or system_prompt(request.format), context_root=root,
+                        budget=request.context.budget, max_tokens=request.max_tokens,
+                        temperature=request.temperature, focus=request.context.focus, pinned=pinned,
+                        attachments=request.attachments, progress=self.origin != "server")
+
+    def provider(self, spec):
+        key = spec.cache_key()
+        if key not in self._providers:
+            self._providers[key] = spec.build()
+        return self._providers[key]
+
+    async def _answer(self, session: str, turn: str, choice, plan) -> AsyncIterator[Event]:
+        provider = self.provider(choice.spec)
+        parts: list[str] = []
+        pending: list[str] = []
+        flushed = time.monotonic()
+
+        def flush() -> None:
+            nonlocal flushed
+            if pending:
+                self.append(Delta(session, time.time(), turn=turn, text="".join(pending)))
+                pending.clear()
+            flushed = time.monotonic()
+
+        final: AiexResponse | None = None
+        try:
+            async for item in provider.stream(plan.request):
+                if isinstance(item, AiexResponse):
+                    final = item
+                    continue
+                parts.append(item)
+                pending.append(item)
+                if time.monotonic() - flushed >= DELTA_INTERVAL:
+                    flush()
+                yield Delta(session, time.time(), turn=turn, text=item)
+        except AiexError as exc:
+            flush()
+            yield self._failed(session, turn, exc)
+            return
+        except (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt):
+            flush()
+            self.append(Cancelled(session, time.time(), turn=turn, partial="".join(parts)))
+            raise
+        flush()
+        if final is None:
+            yield self._failed(session, turn, AiexError(f"{choice.id} ended its stream without an answer."))
+            return
+        answered = Answered(session, time.time(), turn=turn, text=final.text, model=final.model,
+                            provider=final.provider, finish_reason=final.finish_reason,
+                            input_tokens=final.input_tokens, output_tokens=final.output_tokens,
+                            cost_usd=final.cost_usd, latency_s=final.latency_s, ttft_s=final.ttft_s)
+        self.append(answered)
+        yield answered
+
+    def _failed(self, session: str, turn: str, exc: AiexError, *, store: bool = True) -> Failed:
+        failed = Failed(session, time.time(), turn=turn, error=type(exc).__name__, message=str(exc))
+        if store:
+            self.append(failed)
+        return failed
+
+
+def raise_failed(event: Failed) -> None:
+    """Raise the aiex error a ``Failed`` event describes (same class, same message)."""
+    from .. import errors
+
+    cls = getattr(errors, event.error, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.AiexError)):
+        cls = errors.AiexError
+    raise cls(event.message)
