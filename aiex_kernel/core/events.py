@@ -244,7 +244,7 @@ def redact_event(event: Event) -> tuple[Event, dict[str, int]]:
                 found[k] = found.get(k, 0) + n
             return result.text
         if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
+            return {clean(k): clean(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return type(value)(clean(v) for v in value)
         return value

@@ -152,6 +152,6 @@ def _apply(state: SessionState, position: int, event: Event) -> None:
 def _rewind(state: SessionState, event: Rewound) -> None:
     """The state as it was at ``event.position``; checkpoints and the history stay (the log is append-only)."""
     history, checkpoints = list(state.history), dict(state.checkpoints)
-    earlier = fold([(p, e) for p, e in history if p <= event.position], name=state.name)
+    earlier = fold([(p, e) for p, e in history[:-1] if p <= event.position], name=state.name)  # not itself
     state.turns, state.memory_from, state.pinned = earlier.turns, earlier.memory_from, earlier.pinned
     state.checkpoints, state.history = checkpoints, history

@@ -212,14 +212,17 @@ class Follower:
     events, only the news). ``on_events(list of (id, event))`` gets what is new.
     """
 
-    def __init__(self, log: EventLog, session: str, after: int, on_events, *, interval: float = 0.25) -> None:
+    def __init__(self, log: EventLog, session: str, after: int, on_events, *, interval: float = 0.25,
+                 attach: Callable[[], None] | None = None) -> None:
         self.log, self.session, self.after = log, session, after
         self.on_events = on_events
         self.interval = interval
+        self.attach = attach  #: run once in the follower's thread first (joining the shared cluster)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"aiex-follow-{session}", daemon=True)
-        self._subscribed = False
+        self.subscribed = False  #: listening to the cluster's topic (else: polling only)
+        self.announced = 0  #: announcements received from the cluster
 
     def start(self) -> Follower:
         self._thread.start()
@@ -236,15 +239,26 @@ class Follower:
         from .cluster import runtime_if_started
 
         runtime = runtime_if_started()
-        if runtime is None or self._subscribed:
+        if runtime is None or self.subscribed:
             return
         try:
-            runtime.client.subscribe_topic(TOPIC, lambda _event: self._wake.set())
-            self._subscribed = True
+            runtime.client.subscribe_topic(TOPIC, self._announced)
+            self.subscribed = True
         except Exception:  # noqa: BLE001 - polling still works
             pass
 
+    def _announced(self, event) -> None:
+        message = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+        if isinstance(message, dict) and message.get("session") == self.session:
+            self.announced += 1
+            self._wake.set()
+
     def _run(self) -> None:
+        if self.attach is not None:
+            try:
+                self.attach()
+            except Exception:  # noqa: BLE001 - no cluster to listen to: polling still works
+                pass
         while not self._stop.is_set():
             self._subscribe()
             try:

@@ -1,4 +1,5 @@
-"""Progress bars for long work: rich in a terminal, a widget in Jupyter, silent otherwise."""
+"""Progress bars for long work: rich in a terminal, an ipywidgets bar in Jupyter (removed when done),
+silent otherwise."""
 
 from __future__ import annotations
 
@@ -53,22 +54,33 @@ class _Rich:
         self._bar.stop()
 
 
-class _Tqdm:
-    def __init__(self, total: int, description: str, unit: str, notebook: bool):
-        if notebook:
-            from tqdm.notebook import tqdm
-        else:
-            from tqdm import tqdm
-        self._bar = tqdm(total=total, desc=description, unit=f" {unit}", leave=False)
+class _Widget:
+    """A progress bar in a Jupyter output (ipywidgets), removed when the work is done."""
+
+    def __init__(self, total: int, description: str, unit: str):
+        import ipywidgets
+        from IPython.display import display
+
+        self.total, self.unit, self.done = total, unit, 0
+        self._bar = ipywidgets.IntProgress(value=0, min=0, max=max(1, total), description=description,
+                                           style={"description_width": "initial"},
+                                           layout=ipywidgets.Layout(width="60%"))
+        self._label = ipywidgets.Label(f"0 / {total:,} {unit}")
+        self._box = ipywidgets.HBox([self._bar, self._label])
+        self._handle = display(self._box, display_id=True)
 
     def advance(self, n: int = 1) -> None:
-        self._bar.update(n)
+        self.done += n
+        self._bar.value = min(self.done, self.total)
+        self._label.value = f"{self.done:,} / {self.total:,} {self.unit}"
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
-        self._bar.close()
+        self._box.close()
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
 
 
 def _in_jupyter() -> bool:
@@ -88,7 +100,7 @@ def progress_bar(total: int, description: str, *, enabled: bool = True, unit: st
     if not enabled or total < MIN_ITEMS:
         return _Silent()
     if _in_jupyter():
-        return _Tqdm(total, description, unit, notebook=importlib.util.find_spec("ipywidgets") is not None)
+        return _Widget(total, description, unit) if importlib.util.find_spec("ipywidgets") else _Silent()
     if sys.stderr is not None and sys.stderr.isatty():
         return _Rich(total, description, unit)
     return _Silent()

@@ -271,7 +271,7 @@ class AssistantService:
         for text in notes:
             yield Noted(session, now(), turn=turn, text=text)
         memory = request.uses_memory
-        state = self.state(session) if not request.dry_run else None
+        state = self.state(session)
         if not request.dry_run:
             self.ensure_started(session)
         started = TurnStarted(session, now(), turn=turn, command=request.command, prompt=prompt,
@@ -284,9 +284,8 @@ class AssistantService:
             root, note = self._context_root(request)
             if note and (text := self.note_once(f"context:{note}", note)):
                 yield Noted(session, now(), turn=turn, text=text)
-            history = state.memory(settings.max_history) if memory and state is not None else ()
-            pinned = tuple(sorted(p for p, r in state.pinned.items() if root is not None and Path(r) == root)) \
-                if state is not None else ()
+            history = state.memory(settings.max_history) if memory else ()
+            pinned = tuple(sorted(p for p, r in state.pinned.items() if root is not None and Path(r) == root))
             plan = await asyncio.to_thread(self._plan, prompt, request, choice, settings, history, root, pinned)
         except AiexError as exc:
             yield self._failed(session, turn, exc, store=not request.dry_run)

@@ -140,3 +140,11 @@ def test_endpoint_without_its_key_says_which_variable(monkeypatch):
     c = asyncio.run(choose_model("mine:m", settings))
     with pytest.raises(ProviderNotConfigured, match="endpoint 'mine' needs an API key: set MY_KEY"):
         c.spec.build().complete_sync(AiexRequest.ask("hi", model=c.model))
+
+
+def test_an_unknown_provider_is_named_not_guessed(no_servers):
+    settings = load_settings()
+    with pytest.raises(UsageError) as info:
+        asyncio.run(choose_model("nosuchprovider:model", settings))
+    message = str(info.value)
+    assert "Unknown provider 'nosuchprovider'" in message and "ollama:nosuchprovider" not in message

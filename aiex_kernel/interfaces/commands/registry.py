@@ -235,7 +235,7 @@ def split_options(text: str, parser: argparse.ArgumentParser) -> tuple[list[str]
             return words, ""
         token, remainder = _next_token(stripped)
         if expecting_value:
-            words.extend(arg_split(token) or [token])
+            words.extend(arg_split(token, posix=True) or [token])
             expecting_value = False
             rest = remainder
             continue
@@ -243,7 +243,7 @@ def split_options(text: str, parser: argparse.ArgumentParser) -> tuple[list[str]
             return words, remainder.strip()
         if not token.startswith("-") or token == "-" or (len(token) > 1 and token[1].isdigit()):
             return words, stripped.strip()
-        words.extend(arg_split(token) or [token])
+        words.extend(arg_split(token, posix=True) or [token])
         expecting_value = bool(_takes_value(parser, token))
         rest = remainder
 

@@ -50,15 +50,15 @@ def _table(data: dict):
     if not data["rows"]:
         return Text("No answers in the event log" + (" in that time" if data["since"] else " yet") + ".")
     table = Table(show_edge=False, pad_edge=False)
-    for name in (data["by"], "requests", "errors", "tokens in", "tokens out", "cost $", "latency p50/p95 ms",
-                 "first token p50/p95 ms"):
+    for name in (data["by"], "requests", "errors", "in", "out", "$", "latency ms", "1st token ms"):
         table.add_column(name, justify="left" if name == data["by"] else "right", overflow="fold")
     for r in data["rows"]:
         row(table, r["key"], str(r["requests"]), str(r["errors"]), f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
             f"{r['cost_usd']:.4f}", f"{_ms(r['latency_p50'])} / {_ms(r['latency_p95'])}",
             f"{_ms(r['ttft_p50'])} / {_ms(r['ttft_p95'])}")
     total = data["total"]
-    return Group(table, Text(f"{total['requests']} requests, {total['errors']} errors, ${total['cost_usd']:.4f}"))
+    return Group(table, Text(f"{total['requests']} requests, {total['errors']} errors, ${total['cost_usd']:.4f}; "
+                             "in/out: tokens; latency and 1st token: p50 / p95"))
 
 
 def _figure(records):

@@ -42,6 +42,16 @@ class _HelpShown(Exception):
     pass
 
 
+def split_words(line: str) -> list[str]:
+    """A magic line as words: IPython's ``arg_split``, with quotes taken off (``--path "my dir"``)."""
+    from ...errors import UsageError
+
+    try:
+        return arg_split(line, posix=True)
+    except ValueError as exc:  # an unclosed quote
+        raise UsageError(f"Cannot split {line.strip()!r} into words ({exc}); close the quote.") from None
+
+
 def _registry():
     from ..commands import get_registry
 
@@ -122,7 +132,7 @@ class AiexMagics(Magics):
     def _cell(self, line: str, cell: str):
         from ..commands.assistant import request_from
 
-        args = cell_parser().parse_args(arg_split(line))
+        args = cell_parser().parse_args(split_words(line))
         if args.model_word and args.model:
             raise IPythonUsageError(f"Give the model once: `%%aiex {args.model_word}` or `-m {args.model}`.")
         args.model = args.model or args.model_word
@@ -134,18 +144,18 @@ class AiexMagics(Magics):
     def _line(self, line: str):
         from ..commands import parse_command
 
-        words = arg_split(line)
-        if not words or (words == ["help"]):
+        first = line.split(None, 1)
+        if not first or line.strip() == "help":
             return self._help()
         registry = _registry()
         parser = registry.build_parser("%aiex", MagicParser, surface="notebook")
-        verb = words[0]
+        verb = first[0]
         nouned = [c for c in registry.for_surface("notebook") if c.verb == verb and c.noun]
         command = registry.find(verb, surface="notebook") if not nouned else None
-        if command is not None and command.raw:
+        if command is not None and command.raw:  # the rest of the line is text: split only its options
             args = self._raw(parser, verb, line, command)
         else:
-            args = parse_command(parser, words, "%aiex", IPythonUsageError)
+            args = parse_command(parser, split_words(line), "%aiex", IPythonUsageError)
         if getattr(args, "command", None) is None:
             raise IPythonUsageError(f"`%aiex {line.strip()}` needs a noun; `%aiex help {verb}` lists them.")
         result = args.command.handler(args, self.surface.context())

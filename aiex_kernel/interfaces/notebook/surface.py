@@ -216,6 +216,7 @@ class NotebookSurface:
         handle = view.finish(result)
         if handle is not None:
             self._shown.append((result, handle))
+        self.follow()
         if request.format == "code":
             if result.code_blocks:
                 self.insert(result)
@@ -253,5 +254,14 @@ class NotebookSurface:
         if log is None:
             return
         state = self.service.state(name)
-        self._follower = Follower(log, name, state.position,
-                                  lambda new: self.service.fold_in(name, new)).start()
+        self._follower = Follower(log, name, state.position, lambda new: self.service.fold_in(name, new),
+                                  attach=self._attach_shared).start()
+
+    def _attach_shared(self) -> None:
+        """Join the cluster every aiex process on the machine shares (if one runs), to hear its news at once."""
+        from ...runtime.cluster import get_runtime
+        from ...runtime.shared_cluster import shared_address
+
+        settings = self.settings()
+        if settings.scheduler or shared_address(settings.data_dir):
+            get_runtime(settings).client

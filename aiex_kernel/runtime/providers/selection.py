@@ -87,6 +87,10 @@ async def _named(text: str, specs: dict[str, ProviderSpec], settings, reason: st
         guess = next((p for prefix, p in _CLOUD_PREFIXES.items() if mid.model.startswith(prefix)), None)
         if guess is None:
             known = ", ".join(specs)
+            prefix = next((text.split(sep, 1)[0] for sep in (":", "/") if sep in text), None)
+            if prefix:
+                raise UsageError(f"Unknown provider {prefix!r} in {text!r}; the providers are {known} (or define "
+                                 "an alias or an endpoint of that name in config.toml).")
             raise UsageError(f"Model {text!r} names no provider; write `PROVIDER:MODEL` with one of {known} "
                              f"(e.g. `ollama:{mid.model}`), or define an alias in config.toml.")
         return Choice(specs[guess], mid.model, reason)
