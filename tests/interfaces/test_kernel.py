@@ -120,3 +120,105 @@ def test_slash_options_and_mistakes(kernel, llm_server):
     reply, msgs = execute(kernel, "/chat --bogus hello")
     assert reply["status"] == "error" and reply["ename"] == "UsageError"
     assert len(llm_server.requests) == n
+
+
+def _displays(msgs):
+    """The last bundle shown in each display (display_id -> data), and the cell's value."""
+    shown = {}
+    for m in msgs:
+        if m["msg_type"] in ("display_data", "update_display_data"):
+            shown[m["content"].get("transient", {}).get("display_id")] = m["content"]["data"]
+    value = next((m["content"]["data"] for m in msgs if m["msg_type"] == "execute_result"), None)
+    return shown, value
+
+
+def test_answers_stay_where_they_streamed(kernel, llm_server):
+    llm_server.reply_text = "Two plus two is four."
+    reply, msgs = execute(kernel, "%aiex ask --no-context what is 2+2\nprint('after')")
+    assert reply["status"] == "ok"
+    shown, value = _displays(msgs)
+    assert value is None and any(d.get("text/markdown") == "Two plus two is four." for d in shown.values())
+    assert any(m["msg_type"] == "stream" and "after" in m["content"]["text"] for m in msgs)
+    reply, msgs = execute(kernel, "%aiex ask --no-context what is 2+2")
+    shown, value = _displays(msgs)  # the cell's value shows it: the streamed display was emptied
+    assert value["text/markdown"] == "Two plus two is four."
+    assert all(d.get("text/markdown") != "Two plus two is four." for d in shown.values())
+
+
+def test_an_interrupt_keeps_the_partial_answer_in_one_line(kernel, llm_server):
+    llm_server.reply_text = " ".join(f"w{i}" for i in range(200))
+    llm_server.chunk_delay = 0.05
+    msg_id = kernel.execute("%%aiex --no-context\ntell me a long story")
+    msgs = []
+    interrupted = False
+    while True:  # interrupt once the answer has started to stream
+        msg = kernel.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+        msgs.append(msg)
+        if not interrupted and msg["msg_type"] in ("display_data", "update_display_data") and \
+                msg["content"]["data"].get("text/markdown", "").startswith("w0 w1"):
+            kernel.parent.interrupt_kernel()
+            interrupted = True
+    reply = kernel.get_shell_msg(timeout=60)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kernel.get_shell_msg(timeout=60)
+    reply = reply["content"]
+    llm_server.chunk_delay = 0.0
+    assert reply["status"] == "error" and reply["ename"] == "Interrupted"
+    errors = [m for m in msgs if m["msg_type"] == "error"]
+    assert errors[0]["content"]["traceback"] == ["Interrupted: stopped; the partial answer above is kept"]
+    shown, _ = _displays(msgs)
+    last = [d["text/markdown"] for d in shown.values() if d.get("text/markdown")][-1]
+    assert last.startswith("w0 w1") and last.endswith("*(stopped)*")
+    reply, _ = execute(kernel, "1 + 1")
+    assert reply["status"] == "ok"
+
+
+def test_notebook_help_usage_and_formats(kernel, llm_server):
+    reply, msgs = execute(kernel, "%aiex help")
+    text = "".join(m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+    assert "to the terminal" not in text and "%aiex insert" in text and "%%aiex" in text
+    reply, msgs = execute(kernel, "%%aiex --help")
+    assert reply["status"] == "ok" and "usage: %%aiex" in "".join(
+        m["content"]["text"] for m in msgs if m["msg_type"] == "stream")
+    reply, _ = execute(kernel, "%aiex bogus")
+    assert reply["status"] == "error"
+    for verb in ("explain", "fix", "insert", "alias", "reset", "ask", "chat"):
+        assert verb in reply["evalue"], verb
+    llm_server.reply_text = "The derivative of a square is twice the number, which grows linearly."
+    reply, msgs = execute(kernel, "%%aiex -f math --no-context\nderivative of x^2")
+    _, value = _displays(msgs)
+    assert "text/latex" not in value and value["text/markdown"].startswith("The derivative")
+    assert any("not LaTeX math" in m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+    llm_server.reply_text = "not json at all"
+    reply, msgs = execute(kernel, "%%aiex -f json --no-context\ngive json")
+    assert any("not valid JSON" in m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+    reply, msgs = execute(kernel, "%aiex list models")
+    html = [m["content"]["data"]["text/html"] for m in msgs if m["msg_type"] == "display_data"
+            and "text/html" in m["content"]["data"]]
+    assert html and "openai" in html[0]
+
+
+def test_slash_cells_in_a_plain_python3_kernel(llm_server, isolated_env, tmp_path):
+    import os
+
+    from jupyter_client.manager import KernelManager
+
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-plain", "OPENAI_BASE_URL": llm_server.url + "/v1",
+           "AIEX_MAX_RETRIES": "0"}
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=env, cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        assert execute(kc, "%load_ext aiex_kernel")[0]["status"] == "ok"
+        reply, msgs = execute(kc, "/ask What is a generator?")
+        assert reply["status"] == "ok" and not reply.get("payload")  # not IPython's `?` help
+        assert llm_server.last["body"]["messages"][-1]["content"] == "What is a generator?"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -140,3 +140,17 @@ def test_a_killed_model_process_leaves_the_kernel_alive(resilient_kernel):
     assert answer.strip()
     fresh = _model_process(km)
     assert fresh is not None and fresh.pid != victim.pid
+
+
+def test_progress_is_a_widget_that_leaves_nothing_behind(resilient_kernel):
+    _, kc = resilient_kernel
+    reply, msgs = execute(kc, "%aiex build context --rebuild --cluster never", timeout=180)
+    assert reply["status"] == "ok", reply
+    widgets = [m for m in msgs if m["msg_type"] == "display_data"
+               and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    assert widgets, [m["msg_type"] for m in msgs]  # an ipywidgets bar, not red stderr text
+    display_id = widgets[0]["content"]["transient"]["display_id"]
+    updates = [m for m in msgs if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == display_id]
+    assert updates and updates[-1]["content"]["data"] == {"text/plain": ""}  # removed when done
+    assert not [m for m in msgs if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"]

@@ -69,11 +69,11 @@ def test_the_same_options_make_the_same_request_everywhere(options, prompt, reco
 
 
 def test_chat_from_the_cell_magic_and_the_slash_cell_too(recorded, shell):
-    shell.run_cell("%%aiex openai:gpt-4o --context-budget 200\nmulti\nline {x}", store_history=True)
-    shell.run_cell("/chat -m openai:gpt-4o --context-budget 200 multi\nline {x}", store_history=True)
-    assert main(["chat", "-m", "openai:gpt-4o", "--context-budget", "200", "multi\nline {x}"]) == 0
+    shell.run_cell("%%aiex openai:gpt-4o --context-budget 200\nmulti\nline {not_a_name}", store_history=True)
+    shell.run_cell("/chat -m openai:gpt-4o --context-budget 200 multi\nline {not_a_name}", store_history=True)
+    assert main(["chat", "-m", "openai:gpt-4o", "--context-budget", "200", "multi\nline {not_a_name}"]) == 0
     cell, slash, cli = (_comparable(r) for r in recorded)
-    assert cell == slash == cli and cell.command == "chat" and cell.prompt == "multi\nline {x}"
+    assert cell == slash == cli and cell.command == "chat" and cell.prompt == "multi\nline {not_a_name}"
 
 
 def cli_json(*args, capsys) -> dict:

@@ -69,6 +69,8 @@ def request_from(command: str, args, ctx):
     from ...core.requests import ContextOptions, TurnRequest
     from ...errors import UsageError
 
+    if args.max_tokens is None:
+        args.max_tokens = ctx.notebook.magics.max_tokens if ctx.notebook is not None else 1024
     if args.max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1.")
     if getattr(args, "cells", 0) < 0:

@@ -41,7 +41,8 @@ CONTEXT_ARGS = [
 ANSWER_ARGS = [
     arg("-f", "--format", default="markdown", choices=("markdown", "code", "text", "json", "html", "math"),
         help="the format asked of the model (default markdown)"),
-    arg("--max-tokens", type=int, default=1024, metavar="N", help="longest answer in tokens (default 1024)"),
+    arg("--max-tokens", type=int, metavar="N", help="longest answer in tokens (default 1024; in a notebook "
+                                                     "the AiexMagics.max_tokens traitlet)"),
     arg("--temperature", type=float, metavar="T", help="sampling temperature (default: the model's)"),
     arg("-s", "--system", metavar="TEXT", help="a system prompt instead of aiex's own"),
     arg("--no-stream", dest="stream", action="store_false", default=True, help="show the answer when it is complete"),

@@ -100,6 +100,7 @@ class AiexMagics(Magics):
                       help="Exchanges kept as conversation memory (default: config.toml, 5).")
     cells_budget = Int(None, allow_none=True, config=True,
                        help="Tokens of recent cells that --cells may add (default: config.toml, 2000).")
+    max_tokens = Int(1024, config=True, help="Longest answer in tokens (--max-tokens overrides it).")
 
     def __init__(self, shell=None, **kwargs) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -217,7 +218,7 @@ def show(human, data) -> None:
         console = Console(file=io.StringIO(), record=True, width=OUTPUT_WIDTH, force_jupyter=False,
                           force_terminal=True, color_system="truecolor")
         console.print(human)
-        text = console.export_text(styles=False)
+        text = console.export_text(styles=False, clear=False)
         ipython = __import__("IPython").get_ipython()
         if ipython is not None and getattr(ipython, "kernel", None) is not None:
             from IPython.display import display
@@ -267,6 +268,24 @@ def question_lines(lines: list[str]) -> list[str]:
     return out
 
 
+_CELL_HELP = re.compile(r"^\s*%%aiex\b(?P<rest>.*)$")
+
+
+def cell_help(lines: list[str]) -> list[str]:
+    """Input transformer: `%%aiex --help` with nothing below shows the cell magic's help (IPython refuses a cell
+    magic with an empty body before the magic could say anything)."""
+    if not lines:
+        return lines
+    m = _CELL_HELP.match(lines[0])
+    if m is None or any(line.strip() for line in lines[1:]):
+        return lines
+    words = m["rest"].split()
+    if "--help" not in words and "-h" not in words:
+        return lines
+    return ["print(__import__('aiex_kernel.interfaces.notebook.magics', fromlist=['cell_parser'])"
+            ".cell_parser().format_help())\n"]
+
+
 def register(shell) -> AiexMagics:
     """Register the magics and the slash cells on ``shell`` once; later calls return the same instance."""
     existing = shell.magics_manager.registry.get("AiexMagics")
@@ -281,6 +300,8 @@ def register(shell) -> AiexMagics:
     cleanup = shell.input_transformer_manager.cleanup_transforms
     if question_lines not in cleanup:
         cleanup.append(question_lines)
+    if cell_help not in cleanup:
+        cleanup.insert(0, cell_help)
     magics.slash = SlashCommands(lambda: bool(getattr(shell, "kernel", None) and
                                               getattr(shell.kernel, "prose_as_ask_enabled", lambda: False)()))
     cleanup.insert(0, magics.slash)
@@ -294,7 +315,7 @@ def unregister(shell) -> None:
     shell.magics_manager.magics["line"].pop("aiex", None)
     shell.magics_manager.magics["cell"].pop("aiex", None)
     cleanup = shell.input_transformer_manager.cleanup_transforms
-    for transform in (question_lines, getattr(magics, "slash", None)):
+    for transform in (question_lines, cell_help, getattr(magics, "slash", None)):
         if transform in cleanup:
             cleanup.remove(transform)
     for hook in (magics.errors.on_post_run_cell, getattr(magics._surface, "on_post_run_cell", None)):
