@@ -38,6 +38,10 @@ __all__ = [
 ROOT_MARKERS = (".git", "pyproject.toml", ".aiex")
 
 _settings_cls: type | None = None
+#: settings classes bound to the config files they read (the files are read again on every load)
+_bound_classes: dict[tuple, type] = {}
+#: settings already loaded, by everything they were loaded from (a copy is handed out each time)
+_loaded: dict[tuple, Any] = {}
 
 
 def config_dir() -> Path:
@@ -210,18 +214,32 @@ def load_settings(root: str | os.PathLike | None = None, **flags: Any):
     if root is not None:
         files.insert(0, project_config_path(Path(root)))
     existing = [f for f in files if f.is_file()]
+    # the same inputs give the same settings: the environment's AIEX_* values, the files and when they changed
+    key = (tuple(existing), tuple(f.stat().st_mtime_ns for f in existing),
+           tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AIEX_"))),
+           tuple(sorted((k, repr(v)) for k, v in flags.items() if v is not None)))
+    cached = _loaded.get(key)
+    if cached is not None:
+        return cached.model_copy()
     for f in existing:
         _check_toml(f)
 
-    class BoundSettings(base):  # type: ignore[misc, valid-type]
-        @classmethod
-        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-            toml_sources = tuple(TomlConfigSettingsSource(settings_cls, toml_file=f) for f in existing)
-            return (init_settings, env_settings, *toml_sources)
+    bound = _bound_classes.get(tuple(existing))
+    if bound is None:  # a class per set of config files: pydantic builds its schema once, not per call
+        sources = tuple(existing)
+
+        class BoundSettings(base):  # type: ignore[misc, valid-type]
+            @classmethod
+            def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                           file_secret_settings):
+                toml_sources = tuple(TomlConfigSettingsSource(settings_cls, toml_file=f) for f in sources)
+                return (init_settings, env_settings, *toml_sources)
+
+        bound = _bound_classes[sources] = BoundSettings
 
     given = {k: v for k, v in flags.items() if v is not None}
     try:
-        return BoundSettings(**given)
+        settings = bound(**given)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
@@ -230,6 +248,10 @@ def load_settings(root: str | os.PathLike | None = None, **flags: Any):
         raise ConfigError(
             f"Invalid aiex settings ({problems}). Check the command flags and AIEX_* environment variables{where}."
         ) from None
+    if len(_loaded) > 32:
+        _loaded.clear()
+    _loaded[key] = settings
+    return settings.model_copy()
 
 
 def _check_toml(path: Path) -> None:

@@ -66,11 +66,11 @@ def cli(tmp_path_factory):
     outside = tmp_path_factory.mktemp("cwd")
 
     def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 180,
-            wrap: list[str] = ()):
-        """``wrap``: a command the aiex command runs under (its arguments follow)."""
+            wrap: list[str] = (), input: str | None = None):
+        """``wrap``: a command the aiex command runs under (its arguments follow); ``input``: piped to it."""
         full_env = {**os.environ, **(env or {})}
         return subprocess.run([*wrap, *_aiex_command(), *args], cwd=cwd or outside, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, input=input)
 
     return run
 

@@ -218,16 +218,26 @@ def to_record(event: Event) -> tuple[str, dict[str, Any]]:
     return event.KIND, data
 
 
+_SHAPES: dict[type, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _shape(cls: type[Event]) -> tuple[frozenset[str], frozenset[str]]:
+    """(the fields a record may set, those of them that are tuples), once per class."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        fields = [f for f in dataclasses.fields(cls) if f.name not in _HEAD]
+        shape = _SHAPES[cls] = (frozenset(f.name for f in fields),
+                                frozenset(f.name for f in fields if "tuple" in str(f.type)))
+    return shape
+
+
 def from_record(kind: str, session: str, at: float, data: dict[str, Any]) -> Event:
     """The event a record describes; fields this version does not know are dropped."""
     cls = KINDS.get(kind)
     if cls is None:
         return Unknown(session, at, kind=kind, data=dict(data))
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
-    for key, value in data.items():
-        if key in names and key not in _HEAD:
-            values[key] = tuple(value) if isinstance(value, list) and "tuple" in str(names[key].type) else value
+    names, tuples = _shape(cls)
+    values = {k: (tuple(v) if k in tuples and isinstance(v, list) else v) for k, v in data.items() if k in names}
     return cls(session, at, **values)
 
 

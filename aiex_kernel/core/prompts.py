@@ -27,6 +27,7 @@ __all__ = [
     "explain_prompt",
     "fix_prompt",
     "interpolate",
+    "traceback_frames",
     "looks_like_math",
     "looks_like_prose",
     "system_prompt",
@@ -147,6 +148,14 @@ def explain_prompt(facts: ObjectFacts) -> str:
     if facts.source:
         lines += ["", "Source:", "```python", facts.source.rstrip(), "```"]
     return "\n".join(lines)
+
+
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)', re.MULTILINE)
+
+
+def traceback_frames(text: str) -> list[tuple[str, int]]:
+    """The ``(file, line)`` of each frame of a Python traceback, outermost first."""
+    return [(m["path"], int(m["line"])) for m in _FRAME.finditer(text)]
 
 
 def fix_prompt(traceback_text: str, cell_source: str | None, where: str = "notebook") -> str:

@@ -13,7 +13,7 @@ earlier position; the log stays append-only, and later events build on top again
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from .events import (
     Answered,
@@ -35,8 +35,10 @@ from .llm import Message
 __all__ = ["SessionState", "Turn", "fold"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Turn:
+    """One question and what came of it (updated in place while the session is folded)."""
+
     id: str
     command: str
     prompt: str
@@ -109,7 +111,9 @@ def _index(state: SessionState, turn_id: str) -> int | None:
 def _update(state: SessionState, turn_id: str, **changes) -> None:
     i = _index(state, turn_id)
     if i is not None:
-        state.turns[i] = replace(state.turns[i], **changes)
+        turn = state.turns[i]
+        for name, value in changes.items():
+            setattr(turn, name, value)
 
 
 def _apply(state: SessionState, position: int, event: Event) -> None:
@@ -128,7 +132,7 @@ def _apply(state: SessionState, position: int, event: Event) -> None:
     elif isinstance(event, Delta):
         i = _index(state, event.turn)
         if i is not None:
-            state.turns[i] = replace(state.turns[i], answer=state.turns[i].answer + event.text)
+            state.turns[i].answer += event.text
     elif isinstance(event, Answered):
         _update(state, event.turn, status="answered", answer=event.text, finished_at=event.at,
                 input_tokens=event.input_tokens, output_tokens=event.output_tokens, cost_usd=event.cost_usd,

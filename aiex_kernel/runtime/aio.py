@@ -50,6 +50,7 @@ class LoopThread:
     def __init__(self, name: str = "aiex-loop") -> None:
         self._name = name
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @property
@@ -57,7 +58,15 @@ class LoopThread:
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name=self._name, daemon=True).start()
+
+                def run() -> None:
+                    try:
+                        loop.run_forever()
+                    finally:
+                        loop.close()
+
+                self._thread = threading.Thread(target=run, name=self._name, daemon=True)
+                self._thread.start()
                 self._loop = loop
             return self._loop
 
@@ -109,3 +118,5 @@ class LoopThread:
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
             loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not threading.current_thread():
+                self._thread.join(timeout=5)

@@ -318,11 +318,31 @@ class AssistantService:
             if not (request.error_text or "").strip():
                 raise UsageError("No traceback to fix: give a file holding one, or pipe one in (`-`).")
             where = "notebook" if self.origin.startswith("kernel") or self.origin == "ipython" else "program"
-            return fix_prompt(request.error_text, request.error_source, where)
+            source = request.error_source or self._failing_code(request)
+            return fix_prompt(request.error_text, source, where)
         prompt = request.prompt.strip()
         if not prompt:
             raise UsageError("The prompt is empty: say what to ask.")
         return prompt
+
+    def _failing_code(self, request: TurnRequest) -> str | None:
+        """The definition holding the innermost frame of the traceback that lies in the project, if any."""
+        from ..core.prompts import traceback_frames
+
+        root = self._project_root(request)
+        if root is None:
+            return None
+        for path, line in reversed(traceback_frames(request.error_text or "")):
+            try:
+                rel = Path(path).resolve().relative_to(root)
+            except (ValueError, OSError):
+                continue
+            try:
+                facts = self._lookup(replace(request, prompt=f"{rel.as_posix()}:{line}"))
+            except AiexError:
+                continue
+            return facts.source
+        return None
 
     def _lookup(self, request: TurnRequest):
         """``explain NAME|PATH[:LINE]`` outside a live session: the definition, found in the project's index."""

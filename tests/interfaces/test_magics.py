@@ -297,3 +297,21 @@ def test_explain_a_class_typed_in_a_cell(shell, llm_server):
     r = run(shell, "%aiex explain --dry-run inv")
     content = r.result["messages"][-1]["content"]
     assert "class Invoice:" in content and "self.total = total * 1.2" in content
+
+
+def test_stats_in_a_notebook_come_with_a_figure(shell, llm_server, monkeypatch, capsys):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    run(shell, "%%aiex\nfirst question")
+    r = run(shell, "%aiex show stats --by model")
+    assert r.error_in_exec is None
+    out = capsys.readouterr().out
+    assert "openai:gpt-4o-mini" in out and "requests" in out
+    from matplotlib.figure import Figure
+
+    figure = next(o for o in shown if isinstance(o, Figure))
+    assert [ax.get_title() for ax in figure.axes] == ["cost per day (USD)", "latency per model (s)"]
+    data = run(shell, "%aiex show stats --json").result
+    assert data["rows"][0]["key"] == "openai:gpt-4o-mini" and data["rows"][0]["requests"] >= 1

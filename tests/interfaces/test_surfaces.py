@@ -114,3 +114,30 @@ def test_session_commands_on_the_command_line(llm_server, monkeypatch, project, 
     assert cli_json("delete", "session", "work", "--yes", capsys=capsys)["deleted_events"] > 5
     assert main(["show", "session", "work"]) == 1
     assert "No session named 'work'" in capsys.readouterr().err
+
+
+def test_explain_and_fix_on_the_command_line(llm_server, monkeypatch, project, capsys, cli):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-explain")
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_server.url + "/v1")
+
+    def sent(*args) -> str:
+        return cli_json(*args, "--dry-run", capsys=capsys)["messages"][-1]["content"]
+
+    by_name = sent("explain", "f")
+    assert "Explain `f` from my project (pkg/m.py:1-2)" in by_name and "def f():\n    return 1" in by_name
+    assert "Explain `pkg/m.py:2`" in sent("explain", "pkg/m.py:2") and "return 1" in sent("explain", "pkg/m.py:2")
+    live = sent("explain", "json.dumps", "--import")
+    assert "Signature: (obj, *," in live and "Serialize" in live
+    assert main(["explain", "no_such_function"]) == 2
+    assert "No definition named 'no_such_function'" in capsys.readouterr().err
+    crash = project / "crash.txt"
+    crash.write_text(f'Traceback (most recent call last):\n  File "{project}/pkg/m.py", line 2, in f\n'
+                     "    return 1\nZeroDivisionError: division by zero\n")
+    prompt = sent("fix", str(crash))
+    assert "ZeroDivisionError: division by zero" in prompt and "def f():" in prompt and "my program" in prompt
+    piped = cli("fix", "-", "--dry-run", "--json", cwd=project, input=crash.read_text(),
+                env={"OPENAI_API_KEY": "sk-test-explain", "OPENAI_BASE_URL": llm_server.url + "/v1"})
+    assert piped.returncode == 0, piped.stderr
+    assert "ZeroDivisionError" in json.loads(piped.stdout)["messages"][-1]["content"]
+    assert main(["fix"]) == 2 and "Give the traceback" in capsys.readouterr().err
+    assert llm_server.requests == []

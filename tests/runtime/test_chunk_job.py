@@ -72,6 +72,10 @@ def test_cluster_run_matches_in_process(tmp_path, runtime):
     assert remote.where == runtime.client.scheduler.address
     assert [c.to_dict() for c in remote.chunks] == [c.to_dict() for c in local.chunks]
     assert remote.skipped == local.skipped
+    from aiex_kernel.runtime.events import event_log
+
+    jobs = [e for _, e in event_log(settings_for(root).data_dir).events(kinds=["ClusterJob"])]
+    assert jobs and jobs[-1].where == remote.where and jobs[-1].items > 0  # the cluster job is in the event log
 
 
 def test_auto_mode(tmp_path, runtime):

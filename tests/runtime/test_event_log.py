@@ -123,3 +123,12 @@ def test_a_follower_sees_another_process_append_within_a_second(tmp_path):
         assert seen[-1][1].prompt == "from elsewhere"
     finally:
         follower.stop()
+
+
+def test_announcing_never_starts_a_cluster_or_imports_distributed(tmp_path):
+    code = ("import sys, time\nfrom aiex_kernel.core.events import MemoryCleared\n"
+            "from aiex_kernel.runtime.events import EventLog\n"
+            f"EventLog({str(tmp_path / 'e.sqlite')!r}).append(MemoryCleared('s', time.time()))\n"
+            "print('distributed' in sys.modules, 'dask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -14,6 +14,7 @@ Configuration: traitlets on ``AiexMagics`` (``c.AiexMagics.default_model = ...``
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 
 from IPython.core.error import UsageError as IPythonUsageError
@@ -58,6 +59,13 @@ def _registry():
     return get_registry()
 
 
+@functools.cache
+def notebook_parser() -> MagicParser:
+    """Every command of the notebook surface (built once: the registry does not change after import)."""
+    return _registry().build_parser("%aiex", MagicParser, surface="notebook")
+
+
+@functools.cache
 def cell_parser() -> MagicParser:
     """``%%aiex [MODEL] [options]``: the chat command's options (declared once in the registry), and a model."""
     cmd = _registry().find("chat", surface="notebook")
@@ -149,7 +157,7 @@ class AiexMagics(Magics):
         if not first or line.strip() == "help":
             return self._help()
         registry = _registry()
-        parser = registry.build_parser("%aiex", MagicParser, surface="notebook")
+        parser = notebook_parser()
         verb = first[0]
         nouned = [c for c in registry.for_surface("notebook") if c.verb == verb and c.noun]
         command = registry.find(verb, surface="notebook") if not nouned else None
@@ -192,7 +200,7 @@ class AiexMagics(Magics):
         return None
 
     def _help(self):
-        print(_registry().build_parser("%aiex", MagicParser, surface="notebook").format_help().rstrip())
+        print(notebook_parser().format_help().rstrip())
         print()
         print(notebook_help())
 
