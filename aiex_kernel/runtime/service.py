@@ -262,6 +262,7 @@ class AssistantService:
         (or Planned for a dry run). Usage mistakes raise ``UsageError`` before anything is stored."""
         settings = self.settings()
         prompt = self._prompt(request)
+        root, context_note = self._context_root(request)  # usage mistakes surface before anything is stored
         session = check_session_name(request.session) if request.session else (
             self.current_session() if self.current is not None or self.origin != "cli"
             else session_name_for(self.origin))
@@ -276,14 +277,14 @@ class AssistantService:
             self.ensure_started(session)
         started = TurnStarted(session, now(), turn=turn, command=request.command, prompt=prompt,
                               model=choice.id, memory=memory)
-        self.append(started) if not request.dry_run else None
+        if not request.dry_run:
+            self.append(started)
         yield started
         if self._log_problem and (text := self.note_once("log", f"sessions are not saved: {self._log_problem}")):
             yield Noted(session, now(), turn=turn, text=text)
+        if context_note and (text := self.note_once(f"context:{context_note}", context_note)):
+            yield Noted(session, now(), turn=turn, text=text)
         try:
-            root, note = self._context_root(request)
-            if note and (text := self.note_once(f"context:{note}", note)):
-                yield Noted(session, now(), turn=turn, text=text)
             history = state.memory(settings.max_history) if memory else ()
             pinned = tuple(sorted(p for p, r in state.pinned.items() if root is not None and Path(r) == root))
             plan = await asyncio.to_thread(self._plan, prompt, request, choice, settings, history, root, pinned)

@@ -124,8 +124,7 @@ class Registry:
             key = (verb, noun)
             if key in self.commands:
                 raise ValueError(f"command {verb} {noun or ''} registered twice")
-            normalised = [a if len(a) == 3 else (*a, SURFACES) for a in args]
-            self.commands[key] = Command(verb, noun, help, handler, normalised, description or handler.__doc__,
+            self.commands[key] = Command(verb, noun, help, handler, list(args), description or handler.__doc__,
                                          tuple(surfaces), raw)
             if noun and plural:
                 _PLURALS[noun] = plural
