@@ -28,28 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SchedulerUnreachable, VersionMismatch
+from .cluster_options import local_cluster_options
 from .versions import EXTRA_PACKAGES, version_problems
 
-__all__ = ["Runtime", "ClusterVersionWarning", "get_runtime", "local_cluster_options", "reset_runtime",
-           "runtime_if_started"]
+__all__ = ["Runtime", "ClusterVersionWarning", "get_runtime", "reset_runtime", "runtime_if_started"]
 
 #: seconds a job waits for workers (a nanny restarting one) before a local cluster is replaced
 WORKER_WAIT = 5.0
-
-
-def local_cluster_options(*, dashboard: bool) -> dict:
-    """``LocalCluster`` options shared by every local cluster aiex starts (worker processes).
-
-    Loopback only. Dask's scheduler serves HTTP even with the dashboard off, on port
-    8787 unless told otherwise (a second kernel then warns "Port 8787 is already in
-    use"): without the dashboard it gets a random loopback port.
-    """
-    return {
-        "host": "127.0.0.1",
-        "dashboard_address": "127.0.0.1:0" if dashboard else None,
-        "scheduler_kwargs": {} if dashboard else {"dashboard_address": "127.0.0.1:0"},
-        "preload": ["aiex_kernel.runtime.worker_setup"],
-    }
 
 
 class ClusterVersionWarning(UserWarning):

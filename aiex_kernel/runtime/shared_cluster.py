@@ -122,7 +122,7 @@ def _serve(args: argparse.Namespace) -> int:
     from distributed import LocalCluster
 
     from .._version import __version__
-    from .cluster import local_cluster_options
+    from .cluster_options import local_cluster_options
 
     data_dir = Path(args.data_dir)
     stop = asyncio.Event()

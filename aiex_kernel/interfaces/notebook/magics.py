@@ -299,7 +299,7 @@ def register(shell) -> AiexMagics:
     existing = shell.magics_manager.registry.get("AiexMagics")
     if existing is not None:
         return existing
-    from .kernel import SlashCommands
+    from .slash import SlashCommands
 
     magics = AiexMagics(shell=shell)
     shell.register_magics(magics)
