@@ -100,7 +100,8 @@ def _counter_model(args, settings):
     help="the context aiex would send for a question (or --stats: what the index holds)",
     args=[
         arg("--query", "-q", default="", metavar="Q", help="the question to rank the code for"),
-        arg("--budget", type=int, metavar="N", help="tokens of context (default: the context_budget setting, 4096)"),
+        arg("--context-budget", "--budget", dest="budget", type=int, metavar="N",
+            help="tokens of context (default: the context_budget setting, 4096)"),
         arg("--model", "-m", metavar="MODEL", help="count tokens with this model's tokenizer (default: the default model)"),
         arg("--stats", action="store_true", help="what the index holds instead of a context"),
         arg("--no-build", dest="build", action="store_false", default=True,
