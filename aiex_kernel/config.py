@@ -136,7 +136,8 @@ def _settings_class() -> type[BaseSettings]:
 
         # -- models and providers ---------------------------------------------------------------
         default_model: str | None = Field(
-            None, description="Model used when none is named (default: the first available, see docs/providers.md)."
+            None, description="Model used when none is named (default: the first available, see docs/providers.md); "
+                              "\"preferred\": the one your votes rate highest for the kind of task."
         )
         aliases: dict[str, str] = Field(
             default_factory=dict, description="Short names for model ids: fast = \"ollama:llama3.2:3b\"."
@@ -185,6 +186,14 @@ def _settings_class() -> type[BaseSettings]:
             bad = [name for name, limit in value.items() if limit < 1]
             if bad:
                 raise ValueError(f"concurrency limits must be at least 1 (check {', '.join(bad)})")
+            return value
+
+        @field_validator("aliases")
+        @classmethod
+        def _no_reserved_alias(cls, value: dict[str, str]) -> dict[str, str]:
+            if "preferred" in value:
+                raise ValueError("'preferred' is reserved (default_model = \"preferred\" follows your votes); "
+                                 "name the alias otherwise")
             return value
 
         @field_validator("endpoints")

@@ -22,9 +22,11 @@ from typing import Any, ClassVar
 __all__ = [
     "SCHEMA_VERSION",
     "Answered",
+    "Assessed",
     "Cancelled",
     "CheckpointSaved",
     "ClusterJob",
+    "CompareStarted",
     "ContextChosen",
     "Delta",
     "Event",
@@ -35,9 +37,11 @@ __all__ = [
     "Noted",
     "Planned",
     "Rewound",
+    "Selected",
     "SessionStarted",
     "TurnStarted",
     "Unknown",
+    "Voted",
     "from_record",
     "redact_event",
     "to_record",
@@ -135,6 +139,7 @@ class Failed(Event):
     turn: str = ""
     error: str = "AiexError"  #: the class name in aiex's error tree
     message: str = ""
+    provider: str = ""  #: the provider that failed, when it was one (its circuit breaker counts it)
     KIND: ClassVar[str] = "Failed"
 
 
@@ -194,6 +199,51 @@ class ClusterJob(Event):
 
 
 @dataclass(frozen=True)
+class CompareStarted(Event):
+    """One prompt sent to several models; each slot is a turn of its own (command ``compare``)."""
+
+    compare: str = ""
+    prompt: str = ""
+    slots: tuple[dict, ...] = ()  #: {"turn", "model"}, in the order shown
+    blind: bool = False
+    where: str = "in-process"  #: or the scheduler's address
+    KIND: ClassVar[str] = "CompareStarted"
+
+
+@dataclass(frozen=True)
+class Assessed(Event):
+    """The quality checks of a comparison's answers (core.quality.Assessment, as dicts)."""
+
+    compare: str = ""
+    checks: tuple[dict, ...] = ()
+    KIND: ClassVar[str] = "Assessed"
+
+
+@dataclass(frozen=True)
+class Selected(Event):
+    """``--select``: which answer of a comparison was picked, how, and why."""
+
+    compare: str = ""
+    turn: str = ""  #: the picked slot's turn
+    letter: str = ""
+    model: str = ""
+    how: str = ""  #: judge, consensus, fastest-passing, cheapest-passing, preferred
+    why: str = ""
+    KIND: ClassVar[str] = "Selected"
+
+
+@dataclass(frozen=True)
+class Voted(Event):
+    """The user's verdict on a comparison: a slot's letter (``a``, ``b``, ...), ``tie`` or ``bad``."""
+
+    compare: str = ""
+    choice: str = ""
+    models: tuple[str, ...] = ()  #: the slots' models, in slot order
+    category: str = "other"  #: the kind of task (core.categories)
+    KIND: ClassVar[str] = "Voted"
+
+
+@dataclass(frozen=True)
 class Unknown(Event):
     """An event of a kind this aiex does not know (written by a newer one)."""
 
@@ -204,7 +254,7 @@ class Unknown(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     SessionStarted, TurnStarted, Noted, ContextChosen, Planned, Delta, Answered, Failed, Cancelled, MemoryCleared,
-    FilePinned, FileUnpinned, CheckpointSaved, Rewound, ClusterJob)}
+    FilePinned, FileUnpinned, CheckpointSaved, Rewound, ClusterJob, CompareStarted, Assessed, Selected, Voted)}
 
 _HEAD = ("session", "at")
 

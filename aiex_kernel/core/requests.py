@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .prompts import FORMATS, ObjectFacts
 
-__all__ = ["COMMANDS", "ContextOptions", "TurnRequest"]
+__all__ = ["COMMANDS", "SELECTIONS", "CompareRequest", "ContextOptions", "TurnRequest"]
 
 #: the assistant's commands; ``chat`` uses and extends the conversation, the others stand alone
 COMMANDS = ("ask", "chat", "explain", "fix")
@@ -60,3 +60,36 @@ class TurnRequest:
         if self.memory is not None:
             return self.memory
         return self.command == "chat" or (self.command == "ask" and self.session is not None)
+
+
+#: how a comparison picks its answer (``--select``)
+SELECTIONS = ("judge", "consensus", "fastest-passing", "cheapest-passing", "preferred")
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """One prompt to several models at once, side by side."""
+
+    prompt: str
+    models: tuple[str, ...]
+    session: str | None = None
+    context: ContextOptions = field(default_factory=ContextOptions)
+    format: str = "markdown"
+    system: str | None = None
+    max_tokens: int = 1024
+    temperature: float | None = None
+    dry_run: bool = False  #: the estimated cost per model; nothing is sent
+    blind: bool = False  #: no model names before the vote, the slots shuffled
+    cluster: str = "auto"  #: run the calls as cluster tasks: auto (when one is attached), always, never
+    select: str | None = None  #: how to pick the answer (:data:`SELECTIONS`)
+    judge: str | None = None  #: the model that judges, for ``select="judge"``
+    run_code: bool = False  #: execute the answers' code (and doctests) in a sandbox as a check
+    attachments: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.models) < 2:
+            raise ValueError("a comparison needs at least two models")
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {tuple(FORMATS)}, not {self.format!r}")
+        if self.select is not None and self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {SELECTIONS}, not {self.select!r}")

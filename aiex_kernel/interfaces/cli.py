@@ -131,13 +131,16 @@ def run(argv: list[str]) -> int:
             f"`aiex {' '.join(words)}` needs a noun: "
             + subparser(parser, words).format_usage().strip().removeprefix("usage: ")
         )
+    from .compare_view import run_compare_cli
+
     service = _service(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             result = args.command.handler(args, Context(
                 surface="cli", progress=True, prog="aiex", write=_write, note=_note, read_stdin=_read_stdin,
-                service=service, run_turn=_run_turn(service)))
+                service=service, run_turn=_run_turn(service),
+                run_compare=lambda request, a: run_compare_cli(service, request, a, _note)))
         finally:
             service.close()
     for w in caught:

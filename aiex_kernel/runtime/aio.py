@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
-__all__ = ["LoopThread", "run_sync"]
+__all__ = ["LoopStream", "LoopThread", "run_sync"]
 
 T = TypeVar("T")
 
@@ -81,32 +81,12 @@ class LoopThread:
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """The items of an async iterator running on the loop, delivered in this thread."""
-        import queue
+        return iter(self.stream(agen))
 
-        items: queue.Queue = queue.Queue()
-        done = object()
+    def stream(self, agen: AsyncIterator[T]) -> LoopStream:
+        """Like :meth:`iterate`, as an object another thread can :meth:`~LoopStream.cancel` (a Stop button)."""
+        return LoopStream(agen, self.loop)
 
-        async def pump() -> None:
-            try:
-                async for item in agen:
-                    items.put((True, item))
-            except BaseException as exc:  # noqa: BLE001 - delivered to the consuming thread
-                items.put((False, exc))
-            finally:
-                items.put((True, done))
-
-        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
-        try:
-            while True:
-                ok, item = items.get()
-                if not ok:
-                    raise item
-                if item is done:
-                    return
-                yield item
-        finally:
-            if not future.done():
-                future.cancel()
 
     def close(self) -> None:
         with self._lock:
@@ -120,3 +100,45 @@ class LoopThread:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not threading.current_thread():
                 self._thread.join(timeout=5)
+
+
+class LoopStream:
+    """The items of an async iterator running on a loop, delivered to the thread that iterates."""
+
+    def __init__(self, agen: AsyncIterator, loop: asyncio.AbstractEventLoop) -> None:
+        import queue
+
+        self._items: queue.Queue = queue.Queue()
+        self._done = object()
+        self.cancelled = False
+
+        async def pump() -> None:
+            try:
+                async for item in agen:
+                    self._items.put((True, item))
+            except asyncio.CancelledError:
+                pass
+            except BaseException as exc:  # noqa: BLE001 - delivered to the consuming thread
+                self._items.put((False, exc))
+            finally:
+                self._items.put((True, self._done))
+
+        self._future = asyncio.run_coroutine_threadsafe(pump(), loop)
+
+    def cancel(self) -> None:
+        """Stop the iterator where it is (its ``finally`` blocks run); iteration then ends."""
+        self.cancelled = True
+        self._future.cancel()
+
+    def __iter__(self) -> Iterator:
+        try:
+            while True:
+                ok, item = self._items.get()
+                if not ok:
+                    raise item
+                if item is self._done:
+                    return
+                yield item
+        finally:
+            if not self._future.done():
+                self._future.cancel()

@@ -127,3 +127,70 @@ def _fitted_budget(requested: int, choice, prompt: str, history: Sequence[Messag
         notes.append(f"context budget cut from {requested:,} to {budget:,} tokens to fit {choice.id}'s "
                      f"{window.tokens:,}-token window with the question and a {answer:,}-token answer")
     return budget, window, notes
+
+
+@dataclass
+class ComparePlan:
+    """One prompt for several models: one context, built once, and each model's request."""
+
+    choices: list  #: providers.selection.Choice per slot
+    requests: list[AiexRequest]  #: per slot, exactly what is sent (redacted)
+    context: object | None = None
+    context_root: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def estimates(self) -> list[dict]:
+        """Per slot: tokens in (an over-estimate), the answer's cap, and the most it can cost."""
+        from ..core.llm import cost_usd
+        from .tokenizers import conservative_estimate
+
+        out = []
+        for choice, request in zip(self.choices, self.requests):
+            tokens_in = conservative_estimate((request.system or "") + "".join(m.content for m in request.messages))
+            cap = choice.spec.provider_class().max_answer_tokens
+            tokens_out = min(request.max_tokens, cap) if cap else request.max_tokens
+            cost = cost_usd(choice.spec.name, choice.model, tokens_in, tokens_out, choice.spec.prices or None)
+            out.append({"model": choice.id, "input_tokens": tokens_in, "max_output_tokens": tokens_out,
+                        "max_cost_usd": cost})
+        return out
+
+    def describe(self) -> str:
+        lines = ["Would send one prompt to each model (estimates: tokens in over-counted, answers at their cap):"]
+        for e in self.estimates():
+            cost = "price unknown" if e["max_cost_usd"] is None else f"at most ${e['max_cost_usd']:.5f}"
+            lines.append(f"  {e['model']:<40} {e['input_tokens']:>7,} tokens in, up to {e['max_output_tokens']:,} out, "
+                         f"{cost}")
+        lines += ["", "── user ──", self.requests[0].messages[-1].content]
+        return "\n".join(lines)
+
+
+def plan_compare(prompt: str, *, choices: list, settings, system: str | None, context_root: Path | None,
+                 budget: int | None, max_tokens: int, temperature: float | None, focus: str = "",
+                 pinned: Sequence[str] = (), attachments: str = "", progress: bool = False) -> ComparePlan:
+    """The requests of a comparison: the context is built once, within the smallest budget any model's window
+    leaves, counted with the conservative estimate (an over-count for every model's tokenizer)."""
+    if attachments:
+        prompt = f"{attachments}\n\n{prompt}"
+    context, notes, text = None, [], prompt
+    if context_root is not None:
+        from .index import project_context
+
+        budgets = []
+        for choice in choices:
+            default = settings.local_context_budget if choice.spec.name == "local" else settings.context_budget
+            fitted, _, said = _fitted_budget(default if budget is None else budget, choice, prompt, (), system,
+                                             max_tokens)
+            budgets.append(fitted)
+            notes.extend(said)
+        shared = min(budgets)
+        if shared > 0:
+            context = project_context(context_root, settings, prompt, shared, provider=None, model=None,
+                                      progress=progress, focus=focus, pinned=pinned)
+            if context.text:
+                text = with_context(prompt, context.text, Path(context_root).name)
+    requests = []
+    for choice in choices:
+        request = AiexRequest(messages=(Message("user", text),), model=choice.model, system=system,
+                              max_tokens=max_tokens, temperature=temperature)
+        requests.append(choice.spec.build().prepared(request)[0])
+    return ComparePlan(choices, requests, context, str(context_root) if context_root is not None else None, notes)

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session, id);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, at);
+CREATE INDEX IF NOT EXISTS events_by_turn ON events(turn);
 CREATE VIRTUAL TABLE IF NOT EXISTS event_text USING fts5(session UNINDEXED, text);
 """
 
@@ -113,7 +114,8 @@ class EventLog:
         try:
             db.execute("BEGIN IMMEDIATE")
             cur = db.execute("INSERT INTO events (session, kind, schema, at, turn, data) VALUES (?, ?, ?, ?, ?, ?)",
-                             (event.session, kind, SCHEMA_VERSION, event.at, data.get("turn"), json.dumps(data)))
+                             (event.session, kind, SCHEMA_VERSION, event.at, data.get("turn") or data.get("compare"),
+                              json.dumps(data)))
             position = cur.lastrowid
             if text_field and data.get(text_field):
                 db.execute("INSERT INTO event_text (rowid, session, text) VALUES (?, ?, ?)",
@@ -165,6 +167,19 @@ class EventLog:
             args.append(since)
         rows = self._db().execute(sql + " ORDER BY id", args).fetchall()
         return [(row[0], from_record(row[2], row[1], row[3], json.loads(row[4]))) for row in rows]
+
+    def by_turn(self, turn: str) -> list[tuple[int, Event]]:
+        """Every event of turn (or comparison) ``turn``, in any session, oldest first."""
+        rows = self._db().execute("SELECT id, session, kind, at, data FROM events WHERE turn = ? ORDER BY id",
+                                  (turn,)).fetchall()
+        return [(row[0], from_record(row[2], row[1], row[3], json.loads(row[4]))) for row in rows]
+
+    def outcomes(self, provider: str, limit: int = 20) -> list[tuple[float, bool]]:
+        """``(at, succeeded)`` of ``provider``'s latest calls, oldest first (for its circuit breaker)."""
+        rows = self._db().execute(
+            "SELECT at, kind FROM events WHERE kind IN ('Answered', 'Failed') AND json_extract(data, '$.provider') = ? "
+            "ORDER BY id DESC LIMIT ?", (provider, limit)).fetchall()
+        return [(at, kind == "Answered") for at, kind in reversed(rows)]
 
     def exists(self, session: str) -> bool:
         return self._db().execute("SELECT 1 FROM events WHERE session = ? LIMIT 1", (session,)).fetchone() is not None

@@ -244,6 +244,29 @@ class AssistantService:
             self._loop = LoopThread(f"aiex-{self.origin}")
         return self._loop.iterate(self.turn(request))
 
+    def compare_sync(self, request):
+        """:meth:`compare` for synchronous callers, on the service's loop: an iterable of its events whose
+        ``cancel()`` (or closing the iteration) stops every call still running."""
+        if self._loop is None:
+            from .aio import LoopThread
+
+            self._loop = LoopThread(f"aiex-{self.origin}")
+        return self._loop.stream(self.compare(request))
+
+    async def compare(self, request) -> AsyncIterator[Event]:
+        """One prompt to several models at once (:mod:`.compare`): a ``CompareStarted``, then every slot's
+        events as they arrive."""
+        from .compare import run_compare
+
+        async for event in run_compare(self, request):
+            yield event
+
+    def vote(self, compare_id: str, choice: str):
+        """The user's verdict on a comparison (a ``Voted`` event): a slot's letter, ``tie`` or ``bad``."""
+        from .compare import vote
+
+        return vote(self, compare_id, choice)
+
     def run(self, coro):
         """Run a coroutine on the service's loop from synchronous code."""
         if self._loop is None:
@@ -266,7 +289,7 @@ class AssistantService:
         session = check_session_name(request.session) if request.session else (
             self.current_session() if self.current is not None or self.origin != "cli"
             else session_name_for(self.origin))
-        choice, notes = await self._choose(request.model, settings)
+        choice, notes = await self._choose(request.model, settings, prompt)
         turn = uuid.uuid4().hex[:12]
         now = time.time
         for text in notes:
@@ -358,12 +381,14 @@ class AssistantService:
         sandbox = open_sandbox(root, settings)
         return find_definition(project_view(sandbox, settings), sandbox, request.prompt.strip())
 
-    async def _choose(self, model: str | None, settings):
+    async def _choose(self, model: str | None, settings, prompt: str = ""):
         """The model, and what to say about it (the default is said once, while its inputs stay the same)."""
-        from .providers.selection import choose_model
+        from .providers.selection import PREFERRED, choose_model
 
         if model:
             return await choose_model(model, settings), []
+        if settings.default_model == PREFERRED:
+            return await self._preferred(settings, prompt)
         key = (settings.default_model, tuple(sorted(settings.aliases.items())),
                *(bool(os.environ.get(v)) for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")),
                os.environ.get("OLLAMA_HOST"), os.environ.get("LMSTUDIO_BASE_URL"))
@@ -372,6 +397,30 @@ class AssistantService:
         choice = await choose_model(None, settings)
         self._default = (key, choice)
         return choice, [f"using {choice.id} ({choice.reason})"]
+
+    async def _preferred(self, settings, prompt: str):
+        """``default_model = "preferred"``: the model your votes rate highest for this kind of task."""
+        from ..core.categories import categorize
+        from ..core.selection import MIN_VOTES
+        from .providers.selection import choose_model
+        from .selection import model_ratings
+
+        category = categorize(prompt)
+        ratings, votes = model_ratings(self, category)
+        if votes >= MIN_VOTES and ratings:
+            best = max(ratings, key=ratings.get)
+            try:
+                choice = await choose_model(best, settings)
+            except AiexError:
+                pass
+            else:
+                return choice, [f"using {choice.id}: your votes rate it highest for {category} tasks ({votes} votes)"]
+        fallback = settings.model_copy(update={"default_model": None})
+        choice, notes = await self._choose(None, fallback)
+        text = self.note_once(f"preferred:{category}",
+                              f"default_model is 'preferred', but there are only {votes} votes on {category} tasks "
+                              f"(it needs {MIN_VOTES}); choosing as usual")
+        return choice, ([text] if text else []) + notes
 
     def _project_root(self, request: TurnRequest) -> Path | None:
         return self._context_root(replace(request, context=replace(request.context, enabled=True)))[0]
@@ -413,7 +462,34 @@ class AssistantService:
             self._providers[key] = spec.build()
         return self._providers[key]
 
+    def breaker(self, provider: str):
+        """The circuit breaker of ``provider``, from its latest outcomes in the log (closed without a log)."""
+        from ..core.breaker import Breaker, breaker_state
+
+        log = self.log
+        if log is None:
+            return Breaker("closed", 0)
+        try:
+            return breaker_state(log.outcomes(provider), time.time())
+        except EventLogError:
+            return Breaker("closed", 0)
+
+    def refused(self, provider: str):
+        """A ``ProviderUnavailable`` when ``provider``'s circuit is open (else None)."""
+        from ..errors import ProviderUnavailable
+
+        state = self.breaker(provider)
+        if state.allows:
+            return None
+        return ProviderUnavailable(
+            f"{provider} failed {state.failures} times in a row, so aiex is not calling it for {state.retry_in:g} s "
+            "more (its circuit breaker is open; `aiex list models` shows it). Another model answers meanwhile.")
+
     async def _answer(self, session: str, turn: str, choice, plan) -> AsyncIterator[Event]:
+        refused = self.refused(choice.spec.name)
+        if refused is not None:
+            yield self._failed(session, turn, refused)
+            return
         provider = self.provider(choice.spec)
         parts: list[str] = []
         pending: list[str] = []
@@ -439,7 +515,7 @@ class AssistantService:
                 yield Delta(session, time.time(), turn=turn, text=item)
         except AiexError as exc:
             flush()
-            yield self._failed(session, turn, exc)
+            yield self._failed(session, turn, exc, provider=choice.spec.name)
             return
         except (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt):
             flush()
@@ -456,8 +532,13 @@ class AssistantService:
         self.append(answered)
         yield answered
 
-    def _failed(self, session: str, turn: str, exc: AiexError, *, store: bool = True) -> Failed:
-        failed = Failed(session, time.time(), turn=turn, error=type(exc).__name__, message=str(exc))
+    def _failed(self, session: str, turn: str, exc: AiexError, *, store: bool = True, provider: str = "") -> Failed:
+        """A ``Failed`` event (stored); ``provider`` is named when the provider itself failed, for its breaker."""
+        from ..errors import ProviderError, ProviderNotConfigured
+
+        counts = provider and isinstance(exc, ProviderError) and not isinstance(exc, ProviderNotConfigured)
+        failed = Failed(session, time.time(), turn=turn, error=type(exc).__name__, message=str(exc),
+                        provider=provider if counts else "")
         if store:
             self.append(failed)
         return failed

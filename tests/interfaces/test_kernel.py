@@ -222,3 +222,27 @@ def test_slash_cells_in_a_plain_python3_kernel(llm_server, isolated_env, tmp_pat
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_comparison_widget_streams_in_the_background(kernel, llm_server):
+    import time
+
+    llm_server.reply_text = "An answer that streams in a few pieces for the widget."
+    llm_server.chunk_delay = 0.02
+    reply, msgs = execute(kernel, "%%aiex --models openai:gpt-4o-mini,openai:gpt-4o --no-context\nwhat is a set?")
+    assert reply["status"] == "ok"
+    views = [m for m in msgs if m["msg_type"] == "display_data"
+             and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
+    assert views  # the widget is this cell's output; the cell did not wait for the answers
+    deadline = time.monotonic() + 30
+    while True:
+        reply, msgs = execute(kernel, "[s.status for s in _aiex_compare._run.outcome.slots] "
+                                      "if '_aiex_compare' in dir() else None")
+        value = next((m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result"), "")
+        if value == "['answered', 'answered']":
+            break
+        assert time.monotonic() < deadline, value
+        time.sleep(0.2)
+    llm_server.chunk_delay = 0.0
+    reply, msgs = execute(kernel, "_aiex_compare.vote('a').choice")
+    assert "'a'" in next(m["content"]["data"]["text/plain"] for m in msgs if m["msg_type"] == "execute_result")

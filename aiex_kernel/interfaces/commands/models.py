@@ -34,7 +34,12 @@ def list_models(args, ctx) -> Result:
         return await rows, default
 
     rows, default = run_sync(look)
-    data = {"providers": [asdict(r) for r in rows], "default": default, "aliases": dict(settings.aliases)}
+    providers = []
+    for r in rows:
+        breaker = ctx.service.breaker(r.provider) if ctx.service is not None else None
+        providers.append({**asdict(r), "breaker": None if breaker is None else {
+            "state": breaker.state, "failures": breaker.failures, "retry_in": breaker.retry_in}})
+    data = {"providers": providers, "default": default, "aliases": dict(settings.aliases)}
     return Result(data, records=data["providers"], human=_table(data))
 
 
@@ -47,13 +52,20 @@ def _table(data: dict):
 
     table = Table(show_edge=False, pad_edge=False)
     for column in ("provider", "status", "address", "models"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     styles = {"ok": "green", "not configured": "yellow", "unreachable": "red", "error": "red"}
     for row in data["providers"]:
         models = row["models"]
         shown = ", ".join(models[:6]) + (f", … ({len(models)} in all)" if len(models) > 6 else "")
-        render_row(table, row["provider"], Text(row["status"], style=styles.get(row["status"], "")),
-                   row["address"] or "", shown if row["status"] == "ok" else row["detail"])
+        status = Text(row["status"], style=styles.get(row["status"], ""))
+        breaker = row.get("breaker") or {}
+        if breaker.get("state") == "open":
+            status = Text(f"circuit open ({breaker['failures']} failures; retry in {breaker['retry_in']:g} s)",
+                          style="red")
+        elif breaker.get("state") == "half-open":
+            status = Text.assemble(status, (" · circuit half-open", "yellow"))
+        render_row(table, row["provider"], status, row["address"] or "",
+                   shown if row["status"] == "ok" else row["detail"])
     default = data["default"]
     line = (Text.assemble("default model: ", (default["model"], "bold"), f" ({default['reason']})")
             if default["model"] else Text(f"no default model: {default['reason']}", style="yellow"))

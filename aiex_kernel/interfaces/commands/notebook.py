@@ -25,6 +25,8 @@ def alias(args, ctx) -> Result:
         raise UsageError(f"Alias names are words like `fast` or `gpt-mini`, not {name!r}.")
     if name in BUILTIN_PROVIDERS:
         raise UsageError(f"{name!r} is a provider; an alias of that name would hide it. Pick another name.")
+    if name == "preferred":
+        raise UsageError("'preferred' is reserved: default_model = \"preferred\" follows your votes.")
     if name == target:
         raise UsageError(f"An alias cannot point at itself ({name} -> {target}).")
     magics = ctx.notebook.magics

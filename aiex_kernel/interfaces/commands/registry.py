@@ -33,6 +33,7 @@ SURFACES = ("cli", "notebook")
 #: Modules that register commands (imported on first use of the registry).
 COMMAND_MODULES = (
     "aiex_kernel.interfaces.commands.assistant",
+    "aiex_kernel.interfaces.commands.compare",
     "aiex_kernel.interfaces.commands.sessions",
     "aiex_kernel.interfaces.commands.stats",
     "aiex_kernel.interfaces.commands.notebook",
@@ -82,6 +83,8 @@ class Context:
     service: Any = None
     #: run a turn and render its events this surface's way: (request, args) -> Result
     run_turn: Callable[..., Result] | None = None
+    #: run a comparison and render it this surface's way: (request, args) -> Result
+    run_compare: Callable[..., Result] | None = None
     #: the notebook (interfaces.notebook.surface.NotebookSurface) when the surface is one
     notebook: Any = None
 

@@ -37,6 +37,9 @@ class AiexResult(AiexResponse):
     sources: list = field(default_factory=list)
     session: str = ""
     turn: str = ""
+    #: a comparison's selected answer: the other answers, and why this one (the Selected event)
+    others: list = field(default_factory=list)
+    selection: Any = None
 
     @classmethod
     def of_outcome(cls, outcome, fmt: str) -> AiexResult:

@@ -67,13 +67,19 @@ def notebook_parser() -> MagicParser:
 
 @functools.cache
 def cell_parser() -> MagicParser:
-    """``%%aiex [MODEL] [options]``: the chat command's options (declared once in the registry), and a model."""
-    cmd = _registry().find("chat", surface="notebook")
+    """``%%aiex [MODEL] [options]``: ``chat`` with the cell as the prompt, or ``compare`` with ``--models``
+    (their options are declared once in the registry)."""
+    registry = _registry()
     p = MagicParser(prog="%%aiex", description="Say the rest of the cell to the assistant (the conversation: the "
-                                               "session's last exchanges go with it).")
+                                               "session's last exchanges go with it); with --models A,B,... "
+                                               "compare several models side by side.")
     p.add_argument("model_word", nargs="?", metavar="MODEL", help="provider:model or an alias (the same as -m)")
-    for flags, kwargs in cmd.arguments_for("notebook"):
-        if flags != ("prompt",):
+    seen: set[str] = set()
+    for name in ("compare", "chat"):
+        for flags, kwargs in registry.find(name, surface="notebook").arguments_for("notebook"):
+            if flags == ("prompt",) or any(f in seen for f in flags):
+                continue
+            seen.update(flags)
             p.add_argument(*flags, **kwargs)
     p.set_defaults(output="text")
     return p
@@ -140,14 +146,21 @@ class AiexMagics(Magics):
 
     def _cell(self, line: str, cell: str):
         from ..commands.assistant import request_from
+        from ..commands.compare import compare_request
 
         args = cell_parser().parse_args(split_words(line))
-        if args.model_word and args.model:
-            raise IPythonUsageError(f"Give the model once: `%%aiex {args.model_word}` or `-m {args.model}`.")
-        args.model = args.model or args.model_word
+        named = list(args.model_list or [])
+        if args.models and args.model_word:
+            raise IPythonUsageError(f"`%%aiex {args.model_word} --models ...` names models twice: give the models "
+                                    f"to compare with --models (or -m repeated), or one MODEL to ask.")
+        if args.model_word and named:
+            raise IPythonUsageError(f"Give the model once: `%%aiex {args.model_word}` or `-m {named[0]}`.")
         args.prompt = cell
         surface = self.surface
         ctx = surface.context()
+        if args.models or len(named) > 1:
+            return self._value(surface.run_compare(compare_request(args, ctx), args), args)
+        args.model = args.model_word or (named[0] if named else None)
         return self._value(surface.run_turn(request_from("chat", args, ctx), args), args)
 
     def _line(self, line: str):

@@ -68,7 +68,7 @@ class NotebookSurface:
             sys.stdout.flush()
 
         return Context(surface="notebook", progress=True, prog="%aiex", write=write, note=self.note,
-                       service=self.service, run_turn=self.run_turn, notebook=self)
+                       service=self.service, run_turn=self.run_turn, run_compare=self.run_compare, notebook=self)
 
     @staticmethod
     def note(text: str) -> None:
@@ -223,6 +223,30 @@ class NotebookSurface:
             else:
                 self.note("the answer has no code block; nothing was put into a new cell.")
         return Result(outcome.to_dict(), human=result.text, value=result, shown=True)
+
+    def run_compare(self, request, args) -> Result:
+        """A comparison: a widget whose columns fill as the models answer. Without ``--select`` it streams in
+        the background (the cell returns at once, the Stop button works); with it the cell waits and its value
+        is the selected answer."""
+        from ..turns import CompareOutcome, follow_compare
+        from .compare import CompareRun
+
+        output = getattr(args, "output_var", None)
+        if output is not None and not output.isidentifier():
+            raise UsageError(f"-o needs a variable name, not {output!r}.")
+        stream = self.service.compare_sync(request)
+        outcome = CompareOutcome()
+        if request.dry_run:
+            follow_compare(stream, on_note=self.note, outcome=outcome)
+            plan = outcome.planned
+            return Result(plan.plan, human=plan.text, value=DryRun(plan.plan, plan.text))
+        run = CompareRun(self, request, stream, outcome, output)
+        if not self.in_kernel:
+            return run.in_terminal(args)
+        if request.select is None:
+            run.start_background()
+            return Result({"compare": None}, human="", shown=True)
+        return run.blocking()
 
     def on_post_run_cell(self, execution) -> None:
         """An answer that became the cell's value is shown there: its streamed display goes."""

@@ -30,7 +30,7 @@ from ..aio import run_sync
 from .base import Provider
 from .registry import ProviderSpec
 
-__all__ = ["DEFAULT_CONCURRENCY", "Call", "complete_many", "concurrency_limits", "run_calls"]
+__all__ = ["DEFAULT_CONCURRENCY", "Call", "complete_many", "complete_many_async", "concurrency_limits", "run_calls"]
 
 DEFAULT_CONCURRENCY = 64
 
@@ -102,6 +102,14 @@ def _on_cluster(client, calls: list[Call], limits: dict[str, int], nthreads: int
     return results
 
 
+async def complete_many_async(calls: Sequence[Call], *, settings) -> list[AiexResponse | AiexError]:
+    """Every call answered concurrently in this process, on the running loop (errors in their places)."""
+    calls = list(calls)
+    if not calls:
+        return []
+    return await _run_local(calls, concurrency_limits(settings, sorted({c.spec.name for c in calls})))
+
+
 async def _run_local(calls: list[Call], limits: dict[str, int]) -> list:
     gates = {name: asyncio.Semaphore(limit) for name, limit in limits.items()}
     providers: dict = {}
@@ -151,17 +159,22 @@ class _ClusterGate:
         task.add_done_callback(self._releasing.discard)
 
 
+async def _worker_gate(scheduler: str, provider: str, limit: int) -> _ClusterGate:
+    """The cluster-wide semaphore of ``provider`` (its limit in its name), made once per worker."""
+    from distributed import Semaphore
+
+    gate_name = f"aiex-llm-{provider}-x{limit}"
+    cache_key = f"{scheduler}/{gate_name}"
+    if cache_key not in _worker_gates:
+        _worker_gates[cache_key] = _ClusterGate(await Semaphore(max_leases=limit, name=gate_name))
+    return _worker_gates[cache_key]
+
+
 async def run_calls(indexed: list[tuple[int, Call]], limits: dict[str, int]) -> list[tuple[int, object]]:
     """A cluster task: answer a group of calls concurrently on the worker's event loop."""
-    from distributed import Semaphore, get_worker
+    from distributed import get_worker
 
     scheduler = get_worker().scheduler.address
-    gates = {}
-    for name, limit in limits.items():
-        gate_name = f"aiex-llm-{name}-x{limit}"
-        cache_key = f"{scheduler}/{gate_name}"
-        if cache_key not in _worker_gates:
-            _worker_gates[cache_key] = _ClusterGate(await Semaphore(max_leases=limit, name=gate_name))
-        gates[name] = _worker_gates[cache_key]
+    gates = {name: await _worker_gate(scheduler, name, limit) for name, limit in limits.items()}
     answers = await asyncio.gather(*(_answer(call, gates[call.spec.name], _worker_providers) for _, call in indexed))
     return [(i, answer) for (i, _), answer in zip(indexed, answers)]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from ...core.llm import AiexRequest, AiexResponse, code_blocks
 from ...core.tokens import estimate_tokens
-from ...errors import BadProviderResponse, ProviderError, ProviderTimeout, ProviderUnavailable
+from ...errors import BadProviderResponse, ProviderError, ProviderTimeout, ProviderUnavailable, RateLimited
 from .base import SDKProvider, import_sdk
 
 __all__ = ["OllamaProvider", "context_window"]
@@ -135,6 +135,9 @@ class _OllamaErrors:
         if isinstance(exc, ollama.ResponseError):
             if exc.status_code == 404:
                 raise ProviderError(f"Ollama at {where}: {exc.error}; `ollama pull` the model first.") from None
+            if exc.status_code == 429:
+                raise RateLimited(f"Ollama at {where} is rate limiting (429): {exc.error}; wait, or lower "
+                                  "[concurrency] ollama in config.toml.") from None
             raise ProviderError(f"Ollama at {where} answered {exc.status_code}: {exc.error}") from None
         if isinstance(exc, (ValueError, KeyError, httpx.DecodingError)):
             raise BadProviderResponse(f"Ollama at {where} sent a reply aiex cannot read: {exc}") from None

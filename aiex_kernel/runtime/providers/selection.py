@@ -20,7 +20,10 @@ from ...core.model_ids import parse_model_id
 from ...errors import AiexError, ProviderError, ProviderNotConfigured, UsageError
 from .registry import ProviderSpec, provider_specs
 
-__all__ = ["Choice", "ProviderStatus", "choose_model", "provider_statuses"]
+__all__ = ["PREFERRED", "Choice", "ProviderStatus", "choose_model", "provider_statuses"]
+
+#: ``default_model = "preferred"``: the model the user's votes rate highest for the kind of task (a reserved word)
+PREFERRED = "preferred"
 
 #: seconds to wait for a local server (Ollama, LM Studio) when probing
 PROBE_TIMEOUT = 0.5
@@ -53,6 +56,8 @@ async def choose_model(text: str | None, settings) -> Choice:
     specs = provider_specs(settings)
     if text:
         return await _named(text, specs, settings, "named")
+    if settings.default_model == PREFERRED:  # the service resolves it with the votes; without them, as usual
+        settings = settings.model_copy(update={"default_model": None})
     if settings.default_model:
         return await _named(settings.default_model, specs, settings, "default_model in the settings")
     for name in ("openai", "anthropic"):

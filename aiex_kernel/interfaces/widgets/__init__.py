@@ -1,0 +1,1 @@
+"""Notebook widgets (ipywidgets): the side-by-side comparison, later the chat."""
