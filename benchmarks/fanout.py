@@ -32,18 +32,25 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVER = f"""
-import sys, time
+import json, sys, time
 sys.path.insert(0, {str(HERE.parent / "tests")!r})
 from llm_server import LLMServer
-server = LLMServer(reply_text="a short answer of some eight words here.", latency=float(sys.argv[1])).start()
+options = json.loads(sys.argv[2])
+server = LLMServer(reply_text=options.get("reply", "a short answer of some eight words here."),
+                   latency=float(sys.argv[1]), **({{"models": options["models"]}} if "models" in options else {{}}))
+server.chunk_delay = options.get("chunk_delay", 0.0)
+server.start()
 print(server.url, flush=True)
 sys.stdin.read()  # until the parent closes our stdin
 """
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "q"}], "max_tokens": 64}
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(latency)], stdin=subprocess.PIPE,
+def start_server(latency: float, *, models: list[str] | None = None, chunk_delay: float = 0.0,
+                 reply: str | None = None) -> tuple[subprocess.Popen, str]:
+    """The loopback server in its own process (``models``: the model names it lists)."""
+    options = {k: v for k, v in (("models", models), ("chunk_delay", chunk_delay), ("reply", reply)) if v}
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(latency), json.dumps(options)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 

@@ -84,11 +84,10 @@ async def run_compare(service, request: CompareRequest) -> AsyncIterator[Event]:
                       text=plan.describe())
         return
     service.ensure_started(session)
-    service.append(started)
-    yield started
-    for turn, choice in zip(turns, choices):
-        event = TurnStarted(session, now(), turn=turn, command="compare", prompt=prompt, model=choice.id)
-        service.append(event)
+    opening = [started] + [TurnStarted(session, now(), turn=turn, command="compare", prompt=prompt, model=choice.id)
+                           for turn, choice in zip(turns, choices)]
+    service.append_many(opening)
+    for event in opening:
         yield event
     if plan.context is not None:
         c = plan.context
@@ -114,7 +113,8 @@ async def run_compare(service, request: CompareRequest) -> AsyncIterator[Event]:
         return service.refused(call.spec.name)
 
     try:
-        async for slot, item in stream_calls(calls, settings=settings, cluster=on_cluster, gate=gate):
+        async for slot, item in stream_calls(calls, settings=settings, cluster=on_cluster, gate=gate,
+                                             provider=service.provider):
             turn = turns[slot]
             if isinstance(item, str):
                 streamed[slot].append(item)

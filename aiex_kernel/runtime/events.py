@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_session ON events(session, id);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, at);
 CREATE INDEX IF NOT EXISTS events_by_turn ON events(turn);
+CREATE INDEX IF NOT EXISTS events_by_provider ON events(json_extract(data, '$.provider'), id)
+    WHERE kind IN ('Answered', 'Failed');
 CREATE VIRTUAL TABLE IF NOT EXISTS event_text USING fts5(session UNINDEXED, text);
 """
 
@@ -105,30 +107,38 @@ class EventLog:
 
     def append(self, event: Event) -> int | None:
         """Write ``event`` (redacted) and return its id; events that are not stored return None."""
-        if not event.STORED:
-            return None
-        event, _ = redact_event(event)
-        kind, data = to_record(event)
-        text_field = _TEXT_FIELDS.get(kind)
+        return self.append_many([event])[0]
+
+    def append_many(self, events: list[Event]) -> list[int | None]:
+        """Write ``events`` (redacted) in one transaction; their ids (None for those not stored)."""
+        stored = [e for e in events if e.STORED]
+        if not stored:
+            return [None] * len(events)
         db = self._db()
+        positions: dict[int, int] = {}
         try:
             db.execute("BEGIN IMMEDIATE")
-            cur = db.execute("INSERT INTO events (session, kind, schema, at, turn, data) VALUES (?, ?, ?, ?, ?, ?)",
-                             (event.session, kind, SCHEMA_VERSION, event.at, data.get("turn") or data.get("compare"),
-                              json.dumps(data)))
-            position = cur.lastrowid
-            if text_field and data.get(text_field):
-                db.execute("INSERT INTO event_text (rowid, session, text) VALUES (?, ?, ?)",
-                           (position, event.session, data[text_field]))
+            for event in stored:
+                clean, _ = redact_event(event)
+                kind, data = to_record(clean)
+                cur = db.execute("INSERT INTO events (session, kind, schema, at, turn, data) VALUES (?, ?, ?, ?, ?, ?)",
+                                 (clean.session, kind, SCHEMA_VERSION, clean.at,
+                                  data.get("turn") or data.get("compare"), json.dumps(data)))
+                positions[id(event)] = cur.lastrowid
+                text_field = _TEXT_FIELDS.get(kind)
+                if text_field and data.get(text_field):
+                    db.execute("INSERT INTO event_text (rowid, session, text) VALUES (?, ?, ?)",
+                               (cur.lastrowid, clean.session, data[text_field]))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise EventLogError(f"Cannot write to the event log {self.path}: {exc}.") from None
-        for listener in list(self._listeners):
-            listener(position, event)
-        _announce(event.session, position)
-        return position
+        for event in stored:
+            for listener in list(self._listeners):
+                listener(positions[id(event)], redact_event(event)[0])
+        _announce(stored[-1].session, positions[id(stored[-1])])
+        return [positions.get(id(e)) for e in events]
 
     def on_append(self, listener: Callable[[int, Event], None]) -> None:
         """Call ``listener(id, event)`` after each append made through this object."""
@@ -177,7 +187,7 @@ class EventLog:
     def outcomes(self, provider: str, limit: int = 20) -> list[tuple[float, bool]]:
         """``(at, succeeded)`` of ``provider``'s latest calls, oldest first (for its circuit breaker)."""
         rows = self._db().execute(
-            "SELECT at, kind FROM events WHERE kind IN ('Answered', 'Failed') AND json_extract(data, '$.provider') = ? "
+            "SELECT at, kind FROM events WHERE json_extract(data, '$.provider') = ? AND kind IN ('Answered', 'Failed') "
             "ORDER BY id DESC LIMIT ?", (provider, limit)).fetchall()
         return [(at, kind == "Answered") for at, kind in reversed(rows)]
 

@@ -124,17 +124,22 @@ class AssistantService:
 
     def append(self, event: Event) -> int | None:
         """Store ``event`` (if the log works) and fold it into the session's state."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: list[Event]) -> list[int | None]:
+        """Store ``events`` in one transaction (if the log works) and fold them into their sessions' states."""
         log = self.log
-        if log is None or not event.STORED:
-            return None
+        if log is None:
+            return [None] * len(events)
         try:
-            position = log.append(event)
+            positions = log.append_many(events)
         except EventLogError as exc:
             self._log_problem = str(exc)
-            return None
-        if position is not None:
-            self.fold_in(event.session, [(position, event)])
-        return position
+            return [None] * len(events)
+        for event, position in zip(events, positions):
+            if position is not None:
+                self.fold_in(event.session, [(position, event)])
+        return positions
 
     def fold_in(self, name: str, events) -> None:
         """Fold ``events`` (``(id, event)``, possibly written by another process) into session ``name``'s state."""

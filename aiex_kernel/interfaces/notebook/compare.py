@@ -78,20 +78,25 @@ class CompareRun:
 
     # -- feeding the widget -----------------------------------------------------------------------
 
-    def _widget(self):
+    def show(self) -> None:
+        """The widget, shown before the first request leaves (the models are placed when the comparison starts:
+        a blind one shuffles them, and shows none before the vote)."""
         from IPython.display import display
 
         from ..widgets.compare import CompareWidget
 
-        slots = self.outcome.slots
-        self.widget = CompareWidget([s.letter for s in slots], [s.model for s in slots],
-                                    blind=bool(self.outcome.started.blind), on_vote=self.vote, on_use=self.use,
-                                    on_stop=self.stream.cancel)
+        n = len(self.request.models)
+        self.widget = CompareWidget([chr(ord("a") + i) for i in range(n)],
+                                    [] if self.request.blind else list(self.request.models),
+                                    blind=self.request.blind, on_vote=self.vote, on_use=self.use,
+                                    on_stop=self._stop)
         display(self.widget.view)
 
+    def _stop(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+
     def _changed(self, i: int) -> None:
-        if self.widget is None:
-            self._widget()
         slot = self.outcome.slots[i]
         if slot.answer is not None:
             self.widget.finish(i, text=slot.text, figures=slot.to_dict())
@@ -101,10 +106,14 @@ class CompareRun:
             self.widget.update(i, slot.text)
 
     def _feed(self) -> None:
+        from ...core.events import CompareStarted
+
+        if self.stream is None:
+            self.stream = self.surface.service.compare_sync(self.request)
         for event in self.stream:
             follow_compare([event], on_change=self._changed, on_note=self.surface.note, outcome=self.outcome)
-            if self.widget is None and self.outcome.started is not None:
-                self._widget()
+            if isinstance(event, CompareStarted) and self.widget is not None:
+                self.widget.set_models([s["model"] for s in event.slots])
         self._finished()
 
     def _finished(self) -> None:
@@ -123,17 +132,14 @@ class CompareRun:
 
     def start_background(self) -> None:
         """Stream into the widget from a thread: the cell returns now, the kernel stays free (Stop works)."""
+        self.show()
+        self.stream = self.surface.service.compare_sync(self.request)
         self.thread = threading.Thread(target=self._feed, name="aiex-compare", daemon=True)
         self.thread.start()
-        # the widget is shown in this cell's output: wait (briefly) until the comparison has started
-        import time
-
-        deadline = time.monotonic() + 30
-        while self.widget is None and self.thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
 
     def blocking(self) -> Result:
         """Stream in this cell and return the selected answer (the others attached) as its value."""
+        self.show()
         try:
             self._feed()
         except KeyboardInterrupt:
@@ -158,6 +164,7 @@ class CompareRun:
         """IPython in a terminal: the answers and their figures as text (no widget)."""
         from ..compare_view import figures
 
+        self.stream = self.surface.service.compare_sync(self.request)
         try:
             follow_compare(self.stream, on_note=self.surface.note, outcome=self.outcome)
         except KeyboardInterrupt:

@@ -234,13 +234,12 @@ class NotebookSurface:
         output = getattr(args, "output_var", None)
         if output is not None and not output.isidentifier():
             raise UsageError(f"-o needs a variable name, not {output!r}.")
-        stream = self.service.compare_sync(request)
         outcome = CompareOutcome()
         if request.dry_run:
-            follow_compare(stream, on_note=self.note, outcome=outcome)
+            follow_compare(self.service.compare_sync(request), on_note=self.note, outcome=outcome)
             plan = outcome.planned
             return Result(plan.plan, human=plan.text, value=DryRun(plan.plan, plan.text))
-        run = CompareRun(self, request, stream, outcome, output)
+        run = CompareRun(self, request, None, outcome, output)
         if not self.in_kernel:
             return run.in_terminal(args)
         if request.select is None:

@@ -75,8 +75,15 @@ class CompareWidget:
         self.view = w.VBox([w.HBox(columns), w.HBox([self.diff_left, self.diff_right]), self.diff,
                             w.HBox([*self.vote_buttons, self.stop_button]), self.note])
         self.voted: str | None = None
+        markdown_html("`warm`")  # the renderer is built now, before the first tokens arrive
 
     # -- state ----------------------------------------------------------------------------------
+
+    def set_models(self, models: list[str]) -> None:
+        """The slots' models, once the service has placed them (a blind comparison shuffles them)."""
+        self._models = list(models)
+        for i, header in enumerate(self.headers):
+            header.value = self._header(i)
 
     def _name(self, i: int) -> str:
         return self._models[i] if self.revealed else ""

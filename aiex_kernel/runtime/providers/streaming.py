@@ -6,11 +6,13 @@ delta (``str``), the final :class:`~aiex_kernel.core.llm.AiexResponse`, or the
 exactly one final item (a response or an error), whatever the others do.
 
 In this process the calls are asyncio tasks, bounded by a semaphore per provider.
-On the cluster each call is an async task on a worker's event loop, bounded by the
-cluster-wide semaphore per provider that :mod:`.fanout` uses; its deltas come back
-through a ``log_event`` topic of the comparison (distributed has no pub/sub of its
-own), its answer as the task's result. A worker that lacks a provider's key says
-so in its slot. Closing the iteration (Ctrl-C, a Stop button, a kernel interrupt)
+On the cluster the calls run on the workers' event loops, through one
+:class:`StreamActor` per worker (a Dask actor: its async methods run concurrently and
+hold no task slot, so concurrent comparisons do not queue behind each other on
+single-threaded workers), bounded by the cluster-wide semaphore per provider that
+:mod:`.fanout` uses. Everything a call produces comes back through a ``log_event``
+topic of the comparison (distributed has no pub/sub of its own). A worker that lacks
+a provider's key says so in its slot. Closing the iteration (Ctrl-C, a Stop button, a kernel interrupt)
 cancels every call still running, which closes its connection to the server.
 """
 
@@ -29,24 +31,31 @@ __all__ = ["stream_calls"]
 _END = object()
 
 
-async def stream_calls(calls: Sequence[Call], *, settings, cluster: bool = False, runtime=None,
-                       gate=None) -> AsyncIterator[tuple[int, object]]:
+async def stream_calls(calls: Sequence[Call], *, settings, cluster: bool = False, runtime=None, gate=None,
+                       provider=None) -> AsyncIterator[tuple[int, object]]:
     """``(slot, delta | AiexResponse | AiexError)`` of every call as they arrive.
 
-    ``gate(call)`` may refuse a call before it is sent by returning an AiexError (a circuit breaker).
+    ``gate(call)`` may refuse a call before it is sent by returning an AiexError (a circuit breaker);
+    ``provider(spec)`` gives the provider for a spec in this process (a caller's cache of clients, which
+    then outlive the call; default: new ones, closed at the end).
     """
     calls = list(calls)
     if cluster:
         async for item in _on_cluster(calls, settings, runtime, gate):
             yield item
     else:
-        async for item in _in_process(calls, settings, gate):
+        async for item in _in_process(calls, settings, gate, provider):
             yield item
 
 
-async def _in_process(calls: list[Call], settings, gate) -> AsyncIterator[tuple[int, object]]:
+#: in-process semaphores per provider and limit, per event loop: concurrent comparisons share the bound
+_semaphores: dict[tuple, asyncio.Semaphore] = {}
+
+
+async def _in_process(calls: list[Call], settings, gate, provider_for) -> AsyncIterator[tuple[int, object]]:
     limits = concurrency_limits(settings, sorted({c.spec.name for c in calls}))
-    semaphores = {name: asyncio.Semaphore(n) for name, n in limits.items()}
+    loop = asyncio.get_running_loop()
+    semaphores = {name: _semaphores.setdefault((id(loop), name, n), asyncio.Semaphore(n)) for name, n in limits.items()}
     queue: asyncio.Queue = asyncio.Queue()
     providers: dict = {}
 
@@ -55,8 +64,11 @@ async def _in_process(calls: list[Call], settings, gate) -> AsyncIterator[tuple[
             refused = gate(call) if gate is not None else None
             if refused is not None:
                 raise refused
-            key = call.spec.cache_key()
-            provider = providers.get(key) or providers.setdefault(key, call.spec.build())
+            if provider_for is not None:
+                provider = provider_for(call.spec)
+            else:
+                key = call.spec.cache_key()
+                provider = providers.get(key) or providers.setdefault(key, call.spec.build())
             async with semaphores[call.spec.name]:
                 async for item in provider.stream(call.request):
                     queue.put_nowait((slot, item))
@@ -81,7 +93,25 @@ async def _in_process(calls: list[Call], settings, gate) -> AsyncIterator[tuple[
         await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
 
 
+#: the stream actor of each worker, by (scheduler, worker) address
+_actors: dict[tuple[str, str], object] = {}
+
+
+def _actor_for(client, worker: str):
+    """The worker's stream actor, made on first use (call it inside ``client.as_current()``: aiex's client
+    is not the process's default one, and an actor's proxy finds its client that way)."""
+    key = (client.scheduler.address, worker)
+    actor = _actors.get(key)
+    if actor is None:
+        future = client.submit(StreamActor, actor=True, workers=[worker], allow_other_workers=False, pure=False,
+                               key=f"aiex-stream-actor-{uuid.uuid4().hex[:8]}")
+        actor = _actors[key] = future.result(timeout=60)
+    return actor
+
+
 async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterator[tuple[int, object]]:
+    """The calls spread over the workers' stream actors; their results come through the comparison's topic.
+    A group whose actor fails (its worker died) ends its slots as errors, and the actor is made again next time."""
     if runtime is None:
         from ..cluster import get_runtime
 
@@ -90,87 +120,148 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
     limits = concurrency_limits(settings, sorted({c.spec.name for c in calls}))
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
-    token = uuid.uuid4().hex[:12]
-    topic = f"aiex-compare-{token}"
-    finished: set[int] = set()
+    topic = f"aiex-compare-{uuid.uuid4().hex[:12]}"
+    open_slots: set[int] = set()
 
-    def on_delta(event) -> None:  # on the client's own loop thread
-        slot, text = event[1] if isinstance(event, tuple) and len(event) == 2 else event
-        loop.call_soon_threadsafe(queue.put_nowait, (slot, text))
+    def on_message(event) -> None:  # on the client's own loop thread
+        message = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+        loop.call_soon_threadsafe(queue.put_nowait, tuple(message))
 
-    client.subscribe_topic(topic, on_delta)
-    futures: dict[int, object] = {}
-    pending = 0
     for i, call in enumerate(calls):
         refused = gate(call) if gate is not None else None
         if refused is not None:
-            queue.put_nowait((i, refused))
-            finished.add(i)
-            continue
-        future = client.submit(stream_call, call, limits, topic, i, key=f"aiex-compare-{token}-{i}", pure=False)
-        future.add_done_callback(lambda f, i=i: loop.call_soon_threadsafe(queue.put_nowait, (i, _END)))
-        futures[i] = future
-        pending += 1
+            queue.put_nowait((i, "refused", refused))
+        else:
+            open_slots.add(i)
+    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    ordered = sorted(open_slots)
+    groups = [[(i, calls[i]) for i in ordered[g::len(workers)]] for g in range(len(workers))]
+    groups = [(w, g) for w, g in zip(workers, groups) if g]
+    client.subscribe_topic(topic, on_message)
+
+    def run_group(index: int, worker: str, group) -> None:  # in a thread: the actor's call, waited for
+        failure = None
+        try:
+            with client.as_current():
+                _actor_for(client, worker).stream(group, limits, topic).result()
+        except Exception as exc:  # noqa: BLE001 - the worker died, or the actor with it
+            _actors.pop((client.scheduler.address, worker), None)
+            failure = ClusterError(f"The calls failed on the worker {worker}: {type(exc).__name__}: {exc}")
+        loop.call_soon_threadsafe(queue.put_nowait, (None, "group", index, failure))
+
+    running = [asyncio.ensure_future(asyncio.to_thread(run_group, g, w, group))
+               for g, (w, group) in enumerate(groups)]
+    pending = len(calls)
     try:
-        while pending or not queue.empty():
-            slot, item = await queue.get()
-            if item is _END:
-                pending -= 1
-                finished.add(slot)
-                yield slot, await asyncio.to_thread(_outcome, futures[slot], client)
+        while pending:
+            message = await queue.get()
+            slot, kind = message[0], message[1]
+            if kind == "group":
+                failure = message[3]
+                for i, _ in groups[message[2]][1]:
+                    if i in open_slots and failure is not None:
+                        open_slots.discard(i)
+                        pending -= 1
+                        yield i, failure
                 continue
-            if slot in finished and not isinstance(item, AiexError):
-                continue  # a delta that came after its answer: the answer holds the whole text
-            yield slot, item
+            if slot not in open_slots and kind != "refused":
+                continue  # a late message of a finished slot
+            if kind == "delta":
+                yield slot, message[2]
+                continue
+            open_slots.discard(slot)
+            pending -= 1
+            if kind == "final":
+                from ...core.llm import code_blocks
+
+                yield slot, AiexResponse(**message[2], code_blocks=code_blocks(message[2].get("text") or ""))
+            elif kind == "refused":
+                yield slot, message[2]
+            else:
+                yield slot, _error(message[2], message[3])
     finally:
         client.unsubscribe_topic(topic)
-        unfinished = [f for i, f in futures.items() if i not in finished]
-        if unfinished:
-            client.cancel(unfinished)
-        for future in futures.values():
-            future.release()
+        if open_slots:  # cancelled: stop what the actors are still streaming for this comparison
+            for worker, _ in groups:
+                actor = _actors.get((client.scheduler.address, worker))
+                if actor is not None:
+                    try:
+                        with client.as_current():
+                            actor.cancel(topic)
+                    except Exception:  # noqa: BLE001 - a worker that is gone has nothing to stop
+                        pass
+        for task in running:
+            task.cancel()
 
 
-def _outcome(future, client) -> AiexResponse | AiexError:
-    """What a finished cluster task came to: its answer, or an error in the aiex tree."""
-    try:
-        result = future.result()
-    except Exception as exc:  # noqa: BLE001 - a task that failed on the worker, or a dead worker
-        return ClusterError(f"The call failed on the cluster at {client.scheduler.address}: "
-                            f"{type(exc).__name__}: {exc}")
-    if isinstance(result, AiexError):
-        return result
-    if isinstance(result, tuple) and result and result[0] == "error":
-        from ... import errors
+def _error(name: str, message: str) -> AiexError:
+    from ... import errors
 
-        cls = getattr(errors, result[1], None)
-        cls = cls if isinstance(cls, type) and issubclass(cls, errors.AiexError) else errors.AiexError
-        return cls(result[2])
-    return result
+    cls = getattr(errors, name, None)
+    cls = cls if isinstance(cls, type) and issubclass(cls, errors.AiexError) else errors.AiexError
+    return cls(message)
 
 
 # -- on a worker ----------------------------------------------------------------------------------
 
-async def stream_call(call: Call, limits: dict[str, int], topic: str, slot: int):
-    """A cluster task: stream one call, its deltas to ``topic``; returns the final response (or an error)."""
+class StreamActor:
+    """One per worker (a Dask actor): streams groups of calls on the worker's event loop, everything they
+    produce sent to the comparison's topic: ``(slot, "delta", text)``, ``(slot, "final", response as a
+    dict)``, ``(slot, "error", name, message)``."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Task] = {}
+
+    async def stream(self, group: list[tuple[int, Call]], limits: dict[str, int], topic: str) -> int:
+        task = asyncio.ensure_future(_stream_group(group, limits, topic))
+        self._running[topic] = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._running.pop(topic, None)
+        return len(group)
+
+    async def cancel(self, topic: str) -> bool:
+        task = self._running.get(topic)
+        if task is not None:
+            task.cancel()
+        return task is not None
+
+
+async def _stream_group(group: list[tuple[int, Call]], limits: dict[str, int], topic: str) -> None:
     from distributed import get_worker
 
     from .fanout import _worker_gate, _worker_providers
 
     worker = get_worker()
-    try:
-        gate = await _worker_gate(worker.scheduler.address, call.spec.name, limits[call.spec.name])
-        key = call.spec.cache_key()
-        provider = _worker_providers.get(key)
-        if provider is None:
-            provider = _worker_providers[key] = call.spec.build()
-        async with gate:
-            async for item in provider.stream(call.request):
-                if isinstance(item, AiexResponse):
-                    return item
-                worker.log_event(topic, (slot, item))
-    except ProviderNotConfigured as exc:
-        return ("error", type(exc).__name__, f"on the worker {worker.address}: {exc}")
-    except AiexError as exc:
-        return ("error", type(exc).__name__, str(exc))
-    return ("error", "BadProviderResponse", f"{call.spec.name} ended its stream without an answer.")
+
+    async def one(slot: int, call: Call) -> None:
+        try:
+            gate = await _worker_gate(worker.scheduler.address, call.spec.name, limits[call.spec.name])
+            key = call.spec.cache_key()
+            provider = _worker_providers.get(key)
+            if provider is None:
+                provider = _worker_providers[key] = call.spec.build()
+            async with gate:
+                async for item in provider.stream(call.request):
+                    if isinstance(item, AiexResponse):
+                        worker.log_event(topic, (slot, "final", _plain(item)))
+                        return
+                    worker.log_event(topic, (slot, "delta", item))
+            worker.log_event(topic, (slot, "error", "BadProviderResponse",
+                                     f"{call.spec.name} ended its stream without an answer."))
+        except ProviderNotConfigured as exc:
+            worker.log_event(topic, (slot, "error", type(exc).__name__, f"on the worker {worker.address}: {exc}"))
+        except AiexError as exc:
+            worker.log_event(topic, (slot, "error", type(exc).__name__, str(exc)))
+
+    await asyncio.gather(*(one(slot, call) for slot, call in group))
+
+
+def _plain(response: AiexResponse) -> dict:
+    """The response as msgpack-able data (its code blocks are rebuilt from the text on arrival)."""
+    from dataclasses import fields
+
+    return {f.name: getattr(response, f.name) for f in fields(response) if f.name != "code_blocks"}
