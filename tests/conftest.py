@@ -10,6 +10,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+try:  # the Jupyter server extension's tests run on pytest-jupyter's real server
+    import pytest_jupyter  # noqa: F401
+
+    pytest_plugins = ["pytest_jupyter.jupyter_server"]
+except ImportError:
+    pass
+
 #: Variables a test must never inherit from the developer's environment.
 _SCRUB_PREFIXES = ("AIEX_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LMSTUDIO_", "DASK_")
 
