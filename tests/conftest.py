@@ -17,6 +17,42 @@ try:  # the Jupyter server extension's tests run on pytest-jupyter's real server
 except ImportError:
     pass
 
+
+def _serves_jupyter(request) -> bool:
+    return any(name in ("jp_fetch", "jp_ws_fetch", "jp_serverapp") for name in request.fixturenames)
+
+
+@pytest.fixture
+def jp_asyncio_loop(request):
+    """pytest-jupyter's loop (it is autouse there), only for the tests that run a Jupyter server: the others
+    (kernels, browsers, the service's own loops) keep theirs."""
+    if not _serves_jupyter(request):
+        yield None
+        return
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    loop.close()
+
+
+@pytest.fixture
+def jp_server_cleanup(request, jp_asyncio_loop):
+    """pytest-jupyter's clean-up of its server, for the tests that run one."""
+    yield
+    if jp_asyncio_loop is None:
+        return
+    from jupyter_server.serverapp import ServerApp
+
+    app = ServerApp.instance()
+    try:
+        jp_asyncio_loop.run_until_complete(app._cleanup())
+    except (RuntimeError, SystemExit):
+        pass
+    if hasattr(app, "kernel_manager"):
+        app.kernel_manager.context.destroy()
+    ServerApp.clear_instance()
+
 #: Variables a test must never inherit from the developer's environment.
 _SCRUB_PREFIXES = ("AIEX_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LMSTUDIO_", "DASK_")
 
@@ -106,5 +142,12 @@ _load_helper("kernel_client")  # `from kernel_client import execute, start_kerne
 @pytest.fixture
 def llm_server():
     """A loopback server speaking the OpenAI, Anthropic and Ollama wire protocols (see tests/llm_server.py)."""
+    with _load_llm_server().LLMServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def llm_server_module():
+    """One loopback LLM server for a whole module (browser tests share a JupyterLab that points at it)."""
     with _load_llm_server().LLMServer() as server:
         yield server

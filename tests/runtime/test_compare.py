@@ -120,6 +120,19 @@ def test_on_a_cluster_with_the_same_events(servers, runtime):
     assert started.where == runtime.client.scheduler.address
     assert isinstance(finals["openai:gpt-4o-mini"], ev.Answered) and finals["ollama:llama3.2:3b"].error == "RateLimited"
     assert any(isinstance(e, ev.Delta) for e in events)
+    # another client of the same cluster (a new runtime, as after a restart): its own actors, no stale proxy
+    from aiex_kernel.runtime.cluster import Runtime, set_runtime
+
+    other = Runtime(load_settings(), cluster=runtime._cluster)
+    old = set_runtime(other)
+    try:
+        _, finals = by_slot(list(svc.compare_sync(CompareRequest(prompt="again", models=("openai:gpt-4o-mini",
+                                                                                      "openai:gpt-4o"),
+                                                                  context=NO_CONTEXT, cluster="always"))))
+        assert all(isinstance(f, ev.Answered) for f in finals.values())
+    finally:
+        set_runtime(old)
+        other.close()
     svc.close()
 
 

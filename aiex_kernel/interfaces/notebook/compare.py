@@ -46,6 +46,7 @@ class CompareRun:
         self.widget = None
         self.thread: threading.Thread | None = None
         self.comparison = CompareResult(self)
+        self.origin = surface.cell_id() if surface.in_kernel else None  #: the cell that asked
 
     # -- answers ----------------------------------------------------------------------------------
 
@@ -65,11 +66,18 @@ class CompareRun:
                           session=started.session if started else "", turn=slot.turn)
 
     def use(self, i: int) -> None:
+        """Bind answer ``i`` to ``_aiex`` (and ``-o``); from the widget, its code also fills the cell below."""
         result = self.result(i)
         self.surface.last = result
         self.surface.shell.user_ns["_aiex"] = result
         if self.output:
             self.surface.shell.user_ns[self.output] = result
+
+    def use_from_widget(self, i: int) -> None:
+        self.use(i)
+        result = self.surface.last
+        if result.code_blocks and self.widget is not None:
+            self.surface.insert(result, origin=self.origin, output=self.widget.output)
 
     def vote(self, choice: str):
         if self.outcome.started is None:
@@ -88,7 +96,7 @@ class CompareRun:
         n = len(self.request.models)
         self.widget = CompareWidget([chr(ord("a") + i) for i in range(n)],
                                     [] if self.request.blind else list(self.request.models),
-                                    blind=self.request.blind, on_vote=self.vote, on_use=self.use,
+                                    blind=self.request.blind, on_vote=self.vote, on_use=self.use_from_widget,
                                     on_stop=self._stop)
         display(self.widget.view)
 

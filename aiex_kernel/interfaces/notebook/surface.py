@@ -26,6 +26,8 @@ MAX_INTERPOLATED_CHARS = 4000
 _INDEXED = ("In", "Out", "Err")
 #: recent cells whose code steers the project context towards the files it uses
 FOCUS_CELLS = 10
+#: the output the aiex JupyterLab extension turns into a new cell (extension/jupyterlab/src/index.ts)
+INSERT_MIME = "application/vnd.aiex.insert+json"
 
 
 class NotebookSurface:
@@ -254,13 +256,42 @@ class NotebookSurface:
             if execution.result is result:
                 handle.update({"text/plain": ""}, raw=True)
 
-    def insert(self, result: AiexResult | None = None) -> None:
+    def cell_id(self) -> str | None:
+        """The id of the cell running now (JupyterLab sends it with each execute request)."""
+        kernel = getattr(self.shell, "kernel", None)
+        parent = (kernel.get_parent("shell") or {}) if kernel is not None else {}
+        return (parent.get("metadata") or {}).get("cellId")
+
+    def insert(self, result: AiexResult | None = None, *, mode: str = "below", origin: str | None = None,
+               output=None) -> None:
+        """Put the answer's code into a new cell below this one (``mode="replace"``: into this cell).
+
+        In a Jupyter front end this is an output the aiex JupyterLab extension acts on (its insert-cell
+        command, once, below the cell that asked; a re-run replaces the cell it inserted instead of adding
+        a copy). Elsewhere the output shows the code to copy. In a terminal IPython it is the next input.
+        """
         result = result or self.last
         if result is None:
             raise UsageError("No answer yet: ask something first, then `%aiex insert`.")
         if not result.code_blocks:
             raise UsageError("The last answer has no code block to insert.")
-        self.shell.set_next_input(result.code, replace=False)
+        if not self.in_kernel:
+            self.shell.set_next_input(result.code, replace=False)
+            return
+        import uuid
+
+        from IPython.display import display
+
+        origin = origin or self.cell_id()
+        fallback = ("aiex: this code goes into a new cell below (the aiex JupyterLab extension puts it there):\n\n"
+                    + result.code)
+        bundle = {INSERT_MIME: {"code": result.code, "origin": origin, "nonce": uuid.uuid4().hex, "mode": mode},
+                  "text/plain": fallback}
+        if output is not None:  # from a widget's button: its own output area, under the cell that made it
+            with output:
+                display(bundle, raw=True)
+        else:
+            display(bundle, raw=True)
 
     # -- following the session --------------------------------------------------------------------
 

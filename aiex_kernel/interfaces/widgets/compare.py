@@ -72,8 +72,9 @@ class CompareWidget:
         self.stop_button = w.Button(description="Stop", button_style="warning")
         self.stop_button.on_click(lambda _b: self._stop())
         self.note = w.HTML("")
+        self.output = w.Output()  #: where "use this answer" puts what fills the next cell
         self.view = w.VBox([w.HBox(columns), w.HBox([self.diff_left, self.diff_right]), self.diff,
-                            w.HBox([*self.vote_buttons, self.stop_button]), self.note])
+                            w.HBox([*self.vote_buttons, self.stop_button]), self.note, self.output])
         self.voted: str | None = None
         markdown_html("`warm`")  # the renderer is built now, before the first tokens arrive
 
@@ -130,6 +131,7 @@ class CompareWidget:
                 self._render(i)
                 self._dirty[i] = False
         self.stop_button.disabled = True
+        self.stop_button.button_style = ""
         answered = sum(s == "answered" for s in self.status)
         for button in self.vote_buttons:
             button.disabled = self.voted is not None or answered == 0
@@ -162,7 +164,8 @@ class CompareWidget:
     def _use(self, i: int) -> None:
         if self.on_use is not None:
             self.on_use(i)
-        self.note.value = html.escape(f"{self.letters[i].upper()} is in _aiex")
+        self.note.value = html.escape(f"{self.letters[i].upper()} is in _aiex"
+                                      + (" and its code in the cell below" if code_blocks(self.texts[i]) else ""))
 
     def _stop(self) -> None:
         if self.on_stop is not None:

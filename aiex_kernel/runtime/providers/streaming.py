@@ -93,14 +93,14 @@ async def _in_process(calls: list[Call], settings, gate, provider_for) -> AsyncI
         await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
 
 
-#: the stream actor of each worker, by (scheduler, worker) address
+#: the stream actor of each worker, by (client id, worker address): an actor's proxy belongs to its client
 _actors: dict[tuple[str, str], object] = {}
 
 
 def _actor_for(client, worker: str):
     """The worker's stream actor, made on first use (call it inside ``client.as_current()``: aiex's client
     is not the process's default one, and an actor's proxy finds its client that way)."""
-    key = (client.scheduler.address, worker)
+    key = (client.id, worker)
     actor = _actors.get(key)
     if actor is None:
         future = client.submit(StreamActor, actor=True, workers=[worker], allow_other_workers=False, pure=False,
@@ -145,7 +145,7 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
             with client.as_current():
                 _actor_for(client, worker).stream(group, limits, topic).result()
         except Exception as exc:  # noqa: BLE001 - the worker died, or the actor with it
-            _actors.pop((client.scheduler.address, worker), None)
+            _actors.pop((client.id, worker), None)
             failure = ClusterError(f"The calls failed on the worker {worker}: {type(exc).__name__}: {exc}")
         loop.call_soon_threadsafe(queue.put_nowait, (None, "group", index, failure))
 
@@ -183,7 +183,7 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
         client.unsubscribe_topic(topic)
         if open_slots:  # cancelled: stop what the actors are still streaming for this comparison
             for worker, _ in groups:
-                actor = _actors.get((client.scheduler.address, worker))
+                actor = _actors.get((client.id, worker))
                 if actor is not None:
                     try:
                         with client.as_current():

@@ -1,0 +1,144 @@
+/**
+ * aiex in JupyterLab.
+ *
+ * The `aiex:insert-cell` command puts code into a notebook as a new cell below a
+ * given cell, tagged with the cell it came from (`metadata.aiex.origin`): when the
+ * same cell asks again (a re-run, Run All), the tagged cell is replaced instead of a
+ * copy being added. `mode: "replace"` replaces the given (or active) cell instead.
+ *
+ * The kernel asks for it with an output of type `application/vnd.aiex.insert+json`
+ * (`{code, origin, nonce, mode}`): its renderer runs the command once per nonce (the
+ * nonce is remembered in the origin cell's metadata, so reopening a notebook inserts
+ * nothing again) and shows one line saying what it did. A kernel-side
+ * `set_next_input` cannot do this: it lands on whatever cell is active.
+ */
+
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
+import { Widget } from '@lumino/widgets';
+
+export const INSERT_MIME = 'application/vnd.aiex.insert+json';
+export const INSERT_COMMAND = 'aiex:insert-cell';
+const APPLIED_KEPT = 50;
+
+export interface IInsertArgs {
+  code: string;
+  origin?: string;
+  nonce?: string;
+  mode?: 'below' | 'replace';
+}
+
+type Meta = { [key: string]: any };
+
+function aiexMeta(model: any): Meta {
+  const meta = model.getMetadata ? model.getMetadata('aiex') : undefined;
+  return meta && typeof meta === 'object' ? { ...meta } : {};
+}
+
+/** The notebook holding the cell `origin` (or the current one), and that cell's index. */
+function locate(tracker: INotebookTracker, origin?: string): { panel: NotebookPanel; index: number } | null {
+  const panels: NotebookPanel[] = [];
+  tracker.forEach(panel => panels.push(panel));
+  if (origin) {
+    for (const panel of panels) {
+      const index = panel.content.widgets.findIndex(cell => cell.model.id === origin);
+      if (index >= 0) {
+        return { panel, index };
+      }
+    }
+  }
+  const panel = tracker.currentWidget;
+  if (!panel) {
+    return null;
+  }
+  return { panel, index: panel.content.activeCellIndex };
+}
+
+/** Insert (or replace) the code; returns what was done, or null when there is no notebook. */
+export function insertCell(tracker: INotebookTracker, args: IInsertArgs): string | null {
+  const found = locate(tracker, args.origin);
+  if (!found) {
+    return null;
+  }
+  const { panel, index } = found;
+  const notebook = panel.content;
+  const model = notebook.model;
+  if (!model) {
+    return null;
+  }
+  const shared = model.sharedModel;
+  const originCell = notebook.widgets[index];
+  const originId = originCell ? originCell.model.id : '';
+  if (originCell && args.nonce) {
+    const meta = aiexMeta(originCell.model);
+    const applied: string[] = Array.isArray(meta.applied) ? meta.applied : [];
+    if (applied.includes(args.nonce)) {
+      return 'already inserted';
+    }
+    meta.applied = [...applied, args.nonce].slice(-APPLIED_KEPT);
+    originCell.model.setMetadata('aiex', meta);
+  }
+  if (args.mode === 'replace' && originCell) {
+    originCell.model.sharedModel.setSource(args.code);
+    return 'replaced the cell';
+  }
+  // a cell this origin inserted before is replaced: a re-run does not add a copy
+  const previous = notebook.widgets.findIndex(
+    cell => cell !== originCell && aiexMeta(cell.model).origin === originId && originId !== ''
+  );
+  if (previous >= 0) {
+    notebook.widgets[previous].model.sharedModel.setSource(args.code);
+    return 'replaced the cell it inserted before';
+  }
+  shared.insertCell(index + 1, {
+    cell_type: 'code',
+    source: args.code,
+    metadata: { aiex: { origin: originId } }
+  });
+  return 'inserted below';
+}
+
+class InsertRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor(private tracker: INotebookTracker) {
+    super();
+    this.addClass('aiex-insert');
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const data = model.data[INSERT_MIME] as unknown as IInsertArgs;
+    if (!data || typeof data.code !== 'string') {
+      this.node.textContent = 'aiex: nothing to insert';
+      return;
+    }
+    // wait for the output to be attached, so the notebook holding it is the current one
+    await new Promise(resolve => requestAnimationFrame(() => resolve(null)));
+    const done = insertCell(this.tracker, data);
+    this.node.textContent = done ? `aiex: ${done}` : 'aiex: no notebook to insert into';
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'aiex-jupyterlab:insert-cell',
+  description: 'The aiex insert-cell command, and the renderer that lets the kernel use it.',
+  autoStart: true,
+  requires: [INotebookTracker, IRenderMimeRegistry],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker, rendermime: IRenderMimeRegistry) => {
+    app.commands.addCommand(INSERT_COMMAND, {
+      label: 'aiex: Insert Code Below',
+      execute: args => insertCell(tracker, args as unknown as IInsertArgs)
+    });
+    rendermime.addFactory(
+      {
+        safe: true,
+        mimeTypes: [INSERT_MIME],
+        defaultRank: 10,
+        createRenderer: () => new InsertRenderer(tracker)
+      },
+      10
+    );
+  }
+};
+
+export default plugin;

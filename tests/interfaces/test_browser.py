@@ -1,0 +1,166 @@
+"""aiex in a real JupyterLab, driven by a real browser (Debian's chromium, through playwright).
+
+JupyterLab is started by the test on 127.0.0.1 with a token, the aiex extension (server and front end)
+and kernel, against the loopback LLM server. Screenshots are saved under ``test-artifacts/``.
+Skipped, saying why, only where no browser can be run (no chromium, no playwright).
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = REPO / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def notebook(cells: list[str]) -> dict:
+    return {"nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "aiex", "display_name": "aiex", "language": "python"}},
+            "cells": [{"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "source": src, "outputs": [],
+                       "execution_count": None} for i, src in enumerate(cells)]}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, llm_server_module):
+    home = tmp_path_factory.mktemp("lab-home")
+    root = home / "work"
+    root.mkdir()
+    prefix = home / "prefix"
+    subprocess.run([sys.executable, "-m", "aiex_kernel.interfaces.cli", "install", "kernel", "--prefix", str(prefix)],
+                   check=True, capture_output=True, env={**os.environ, "AIEX_DATA_DIR": str(home / "data")})
+    (home / "config").mkdir()
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
+        {"ServerApp": {"jpserver_extensions": {"aiex_kernel.interfaces.server": True}}}))
+    port, token = _free_port(), "aiex-browser-test-token"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIEX_", "OPENAI_", "ANTHROPIC_", "JUPYTER"))}
+    env.update({"HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
+                "JUPYTER_PATH": str(prefix / "share" / "jupyter"), "JUPYTER_DATA_DIR": str(home / "jupyter-data"),
+                "AIEX_DATA_DIR": str(home / "data"), "AIEX_CONFIG_DIR": str(home / "aiex-config"),
+                "OPENAI_API_KEY": "sk-test-browser", "OPENAI_BASE_URL": llm_server_module.url + "/v1",
+                "AIEX_MAX_RETRIES": "0", "IPYTHONDIR": str(home / "ipython")})
+    log = (home / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+         f"--LabApp.extra_labextensions_path={REPO / 'aiex_kernel' / 'labextension'}",
+         "--ServerApp.allow_root=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
+         "jupyterlab.NeverCheckForUpdate"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("JupyterLab did not start: " + (home / "lab.log").read_text()[-2000:])
+            time.sleep(0.3)
+    yield {"base": base, "token": token, "root": root, "server": llm_server_module, "log": home / "lab.log"}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                    "--disable-background-networking", "--disable-component-update",
+                                    "--disable-sync"])
+        yield b
+        b.close()
+
+
+def open_notebook(browser, lab, name: str, cells: list[str]):
+    (lab["root"] / name).write_text(json.dumps(notebook(cells)))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{lab['base']}/lab/tree/{name}?reset&token={lab['token']}")
+    page.wait_for_function(f"() => window.jupyterapp?.shell.currentWidget?.context?.path === {name!r} "
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status "
+                           "=== 'idle'", timeout=90000)
+    return page
+
+
+def cell_sources(page) -> list[str]:
+    return page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets"
+                         ".map(c => c.model.sharedModel.getSource())")
+
+
+def run_all_and_wait(page) -> None:
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status "
+                           "=== 'idle'", timeout=60000)
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_code_answers_go_into_the_cell_below_and_a_rerun_replaces_it(lab, browser):
+    lab["server"].reply_text = "```python\ndef add(a, b):\n    return a + b\n```"
+    page = open_notebook(browser, lab, "insert.ipynb", ["%%aiex -f code --no-context\nan add function"])
+    try:
+        run_all_and_wait(page)
+        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",
+                               timeout=30000)
+        sources = cell_sources(page)
+        assert sources[1] == "def add(a, b):\n    return a + b", sources
+        shoot(page, "insert-cell")
+        lab["server"].reply_text = "```python\ndef add(a, b):\n    return b + a\n```"
+        run_all_and_wait(page)  # Run All again: the inserted cell is replaced, not copied
+        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets[1].model.sharedModel"
+                               ".getSource().includes('b + a')", timeout=30000)
+        sources = cell_sources(page)
+        assert len(sources) == 2 and "return b + a" in sources[1], sources
+        shoot(page, "insert-cell-rerun")
+    finally:
+        page.close()
+
+
+def test_the_comparison_widget_uses_an_answer_in_the_next_cell(lab, browser):
+    lab["server"].reply_text = "Both do it:\n```python\ndef double(x):\n    return 2 * x\n```"
+    page = open_notebook(browser, lab, "compare.ipynb",
+                         ["%%aiex --models openai:gpt-4o-mini,openai:gpt-4o --no-context\na double function"])
+    try:
+        run_all_and_wait(page)
+        use_b = page.get_by_role("button", name="Use B")
+        use_b.wait_for(timeout=90000)  # the first widget of a page waits for the widget manager to load
+        page.wait_for_function("() => [...document.querySelectorAll('button')]"
+                               ".some(b => b.textContent.trim() === 'Use B' && !b.disabled)", timeout=30000)
+        assert page.get_by_role("button", name="A better").is_enabled()
+        shoot(page, "compare-widget")
+        use_b.click()
+        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",
+                               timeout=30000)
+        sources = cell_sources(page)
+        assert sources[1] == "def double(x):\n    return 2 * x", sources
+        page.get_by_role("button", name="B better").click()
+        page.get_by_text("voted: B was better").wait_for(timeout=10000)
+        shoot(page, "compare-widget-used")
+    finally:
+        page.close()
