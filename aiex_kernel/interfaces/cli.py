@@ -131,6 +131,7 @@ def run(argv: list[str]) -> int:
             f"`aiex {' '.join(words)}` needs a noun: "
             + subparser(parser, words).format_usage().strip().removeprefix("usage: ")
         )
+    from .chat_loop import run_chat_loop
     from .compare_view import run_compare_cli
 
     service = _service(args)
@@ -140,7 +141,8 @@ def run(argv: list[str]) -> int:
             result = args.command.handler(args, Context(
                 surface="cli", progress=True, prog="aiex", write=_write, note=_note, read_stdin=_read_stdin,
                 service=service, run_turn=_run_turn(service),
-                run_compare=lambda request, a: run_compare_cli(service, request, a, _note)))
+                run_compare=lambda request, a: run_compare_cli(service, request, a, _note),
+                run_chat_loop=lambda a: run_chat_loop(service, a, _write, _note)))
         finally:
             service.close()
     for w in caught:

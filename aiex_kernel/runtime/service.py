@@ -241,13 +241,14 @@ class AssistantService:
 
     # -- a turn -----------------------------------------------------------------------------------
 
-    def turn_sync(self, request: TurnRequest) -> Iterator[Event]:
-        """:meth:`turn` for synchronous callers, on the service's long-lived loop (Ctrl-C cancels it)."""
+    def turn_sync(self, request: TurnRequest):
+        """:meth:`turn` for synchronous callers, on the service's long-lived loop: an iterable of its events
+        whose ``cancel()`` (a Stop button, from any thread), closing the iteration or Ctrl-C stops the turn."""
         if self._loop is None:
             from .aio import LoopThread
 
             self._loop = LoopThread(f"aiex-{self.origin}")
-        return self._loop.iterate(self.turn(request))
+        return self._loop.stream(self.turn(request))
 
     def compare_sync(self, request):
         """:meth:`compare` for synchronous callers, on the service's loop: an iterable of its events whose

@@ -94,9 +94,9 @@ def browser(lab):
         b.close()
 
 
-def open_notebook(browser, lab, name: str, cells: list[str]):
+def open_notebook(browser, lab, name: str, cells: list[str], **options):
     (lab["root"] / name).write_text(json.dumps(notebook(cells)))
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1400, "height": 900}, **options)
     page.goto(f"{lab['base']}/lab/tree/{name}?reset&token={lab['token']}")
     page.wait_for_function(f"() => window.jupyterapp?.shell.currentWidget?.context?.path === {name!r} "
                            "&& window.jupyterapp.shell.currentWidget.sessionContext?.session?.kernel?.status "
@@ -162,5 +162,31 @@ def test_the_comparison_widget_uses_an_answer_in_the_next_cell(lab, browser):
         page.get_by_role("button", name="B better").click()
         page.get_by_text("voted: B was better").wait_for(timeout=10000)
         shoot(page, "compare-widget-used")
+    finally:
+        page.close()
+
+
+def test_the_chat_widget_answers_then_inserts_and_copies_its_code(lab, browser):
+    lab["server"].reply_text = "Try this:\n```python\nprint('from the chat')\n```"
+    page = open_notebook(browser, lab, "chat.ipynb", ["%aiex chat --no-context"],
+                         permissions=["clipboard-read", "clipboard-write"])
+    try:
+        run_all_and_wait(page)
+        box = page.get_by_placeholder("Ask aiex", exact=False)
+        box.wait_for(timeout=90000)
+        box.fill("how do I print?")
+        page.get_by_role("button", name="Send").click()
+        insert = page.get_by_role("button", name="Insert below")
+        insert.wait_for(timeout=30000)  # the reply streamed in, from the kernel's chat thread
+        assert page.get_by_text("how do I print?").is_visible()
+        shoot(page, "chat-widget")
+        insert.click()
+        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",
+                               timeout=30000)
+        assert cell_sources(page)[1] == "print('from the chat')"
+        page.get_by_role("button", name="Copy").click()
+        page.get_by_text("aiex: copied 1 lines", exact=False).wait_for(timeout=30000)
+        assert page.evaluate("() => navigator.clipboard.readText()") == "print('from the chat')"
+        shoot(page, "chat-widget-used")
     finally:
         page.close()

@@ -34,7 +34,14 @@ def ask(args, ctx) -> Result:
 def chat(args, ctx) -> Result:
     """Say something in a conversation: the last exchanges of the session (max_history) go with it,
     and the answer joins them. In a notebook the session is the notebook's (`%%aiex` is this command);
-    on the command line it is --session NAME (a new session without it)."""
+    on the command line it is --session NAME (a new session without it). With no text: in a notebook
+    the chat widget opens on the session; on the command line an interactive conversation starts
+    (type /help there)."""
+    if not _text(args.prompt, ctx).strip():
+        if ctx.notebook is not None:
+            return ctx.notebook.open_chat(args)
+        if ctx.run_chat_loop is not None:
+            return ctx.run_chat_loop(args)
     return ctx.run_turn(request_from("chat", args, ctx), args)
 
 

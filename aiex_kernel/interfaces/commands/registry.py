@@ -85,6 +85,8 @@ class Context:
     run_turn: Callable[..., Result] | None = None
     #: run a comparison and render it this surface's way: (request, args) -> Result
     run_compare: Callable[..., Result] | None = None
+    #: an interactive conversation in a terminal: (args) -> Result
+    run_chat_loop: Callable[..., Result] | None = None
     #: the notebook (interfaces.notebook.surface.NotebookSurface) when the surface is one
     notebook: Any = None
 

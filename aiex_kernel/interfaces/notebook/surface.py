@@ -28,6 +28,8 @@ _INDEXED = ("In", "Out", "Err")
 FOCUS_CELLS = 10
 #: the output the aiex JupyterLab extension turns into a new cell (extension/jupyterlab/src/index.ts)
 INSERT_MIME = "application/vnd.aiex.insert+json"
+#: the output it copies to the clipboard
+COPY_MIME = "application/vnd.aiex.copy+json"
 
 
 class NotebookSurface:
@@ -42,10 +44,13 @@ class NotebookSurface:
         self.service = AssistantService(self.settings, origin="kernel" if self.in_kernel else "ipython")
         self._shown: list[tuple[AiexResult, Any]] = []  #: this cell's answers and their displays
         self._follower = None
+        self.chats: list = []  #: the chat widgets opened (interfaces.notebook.chat.ChatRun)
 
     def close(self) -> None:
         if self._follower is not None:
             self._follower.stop()
+        for chat in self.chats:
+            chat.close()
         self.service.close()
 
     # -- settings: config.toml and AIEX_*, under the magics' traitlets ----------------------------
@@ -261,6 +266,36 @@ class NotebookSurface:
         kernel = getattr(self.shell, "kernel", None)
         parent = (kernel.get_parent("shell") or {}) if kernel is not None else {}
         return (parent.get("metadata") or {}).get("cellId")
+
+    def insert_code(self, code: str, *, origin: str | None = None, output=None, mode: str = "below") -> None:
+        """:meth:`insert` for bare code (a chat reply's block)."""
+        from ...core.llm import CodeBlock
+
+        self.insert(AiexResult(text=code, model="", provider="", code_blocks=[CodeBlock("", code)]), mode=mode,
+                    origin=origin, output=output)
+
+    def copy_code(self, code: str, *, output) -> None:
+        """Put ``code`` on the browser's clipboard, through the aiex JupyterLab extension."""
+        import time
+        import uuid
+
+        from IPython.display import display
+
+        output.clear_output()  # one copy request kept at a time: nothing piles up to be replayed
+        with output:
+            display({COPY_MIME: {"code": code, "nonce": uuid.uuid4().hex, "time": time.time()},
+                     "text/plain": f"aiex: copy this code:\n\n{code}"}, raw=True)
+
+    def open_chat(self, args) -> Result:
+        """``%aiex chat`` with no text: the chat widget on the session (its history, then the conversation);
+        ``_aiex_chat`` is it (``.widget.send(text)``, ``.stop()``)."""
+        from .chat import ChatRun
+
+        run = ChatRun(self, args)
+        self.chats.append(run)
+        self.shell.user_ns["_aiex_chat"] = run
+        run.show()
+        return Result({"session": run.session}, human="", shown=True)
 
     def insert(self, result: AiexResult | None = None, *, mode: str = "below", origin: str | None = None,
                output=None) -> None:

@@ -11,6 +11,11 @@
  * nonce is remembered in the origin cell's metadata, so reopening a notebook inserts
  * nothing again) and shows one line saying what it did. A kernel-side
  * `set_next_input` cannot do this: it lands on whatever cell is active.
+ *
+ * An output of type `application/vnd.aiex.copy+json` (`{code, nonce, time}`) puts
+ * the code on the clipboard (the chat widget's Copy button): once per nonce, and
+ * only while fresh (`time`, seconds since the epoch, within COPY_FRESH_S), so that
+ * reopening a notebook copies nothing.
  */
 
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -21,7 +26,10 @@ import { Widget } from '@lumino/widgets';
 
 export const INSERT_MIME = 'application/vnd.aiex.insert+json';
 export const INSERT_COMMAND = 'aiex:insert-cell';
+export const COPY_MIME = 'application/vnd.aiex.copy+json';
 const APPLIED_KEPT = 50;
+const COPY_FRESH_S = 120;
+const copied = new Set<string>();
 
 export interface IInsertArgs {
   code: string;
@@ -119,6 +127,51 @@ class InsertRenderer extends Widget implements IRenderMime.IRenderer {
   }
 }
 
+/** Put text on the clipboard: the Clipboard API, or a selected textarea where that is refused. */
+export async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.appendChild(area);
+    area.select();
+    const ok = document.execCommand('copy');
+    area.remove();
+    return ok;
+  }
+}
+
+class CopyRenderer extends Widget implements IRenderMime.IRenderer {
+  constructor() {
+    super();
+    this.addClass('aiex-copy');
+  }
+
+  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    const data = model.data[COPY_MIME] as unknown as { code?: string; nonce?: string; time?: number };
+    if (!data || typeof data.code !== 'string') {
+      this.node.textContent = 'aiex: nothing to copy';
+      return;
+    }
+    const fresh = typeof data.time !== 'number' || Math.abs(Date.now() / 1000 - data.time) < COPY_FRESH_S;
+    if (!fresh || (data.nonce && copied.has(data.nonce))) {
+      this.node.textContent = '';
+      return;
+    }
+    if (data.nonce) {
+      copied.add(data.nonce);
+    }
+    const ok = await copyText(data.code);
+    this.node.textContent = ok
+      ? `aiex: copied ${data.code.split('\n').length} lines to the clipboard`
+      : 'aiex: the browser refused the clipboard; select the code in the reply and copy it';
+  }
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'aiex-jupyterlab:insert-cell',
   description: 'The aiex insert-cell command, and the renderer that lets the kernel use it.',
@@ -136,6 +189,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         defaultRank: 10,
         createRenderer: () => new InsertRenderer(tracker)
       },
+      10
+    );
+    rendermime.addFactory(
+      { safe: true, mimeTypes: [COPY_MIME], defaultRank: 10, createRenderer: () => new CopyRenderer() },
       10
     );
   }
