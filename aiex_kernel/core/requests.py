@@ -27,6 +27,8 @@ class ContextOptions:
     budget: int | None = None  #: --context-budget N (default: the settings, cut to the model's window)
     root: str | None = None  #: --root DIR
     focus: str = ""  #: code whose names steer the ranking (a notebook's recent cells)
+    #: files (relative to the project root) named with ``@path``: sent first, in full as far as the budget allows
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

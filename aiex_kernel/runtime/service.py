@@ -80,6 +80,17 @@ def check_session_name(name: str) -> str:
     return name
 
 
+def _missing_mentions(mentions, context, root) -> list[str]:
+    """Notes for the ``@path`` mentions that did not go with the question."""
+    if not mentions:
+        return []
+    if root is None or context is None:
+        return [f"@{', @'.join(mentions)}: no project context for this question, so no file goes with it"]
+    sent = set(context.files)
+    return [f"@{m} is not in the project's index (a typo, an ignored file, or run `aiex build context`)"
+            for m in mentions if m not in sent]
+
+
 class AssistantService:
     """The assistant behind every surface.
 
@@ -315,12 +326,13 @@ class AssistantService:
             yield Noted(session, now(), turn=turn, text=text)
         try:
             history = state.memory(settings.max_history) if memory else ()
-            pinned = tuple(sorted(p for p, r in state.pinned.items() if root is not None and Path(r) == root))
+            pinned = {p for p, r in state.pinned.items() if root is not None and Path(r) == root}
+            pinned = tuple(sorted(pinned | set(request.context.mentions)))
             plan = await asyncio.to_thread(self._plan, prompt, request, choice, settings, history, root, pinned)
         except AiexError as exc:
             yield self._failed(session, turn, exc, store=not request.dry_run)
             return
-        for text in plan.notes():
+        for text in [*plan.notes(), *_missing_mentions(request.context.mentions, plan.context, root)]:
             yield Noted(session, now(), turn=turn, text=text)
         if plan.context is not None:
             c = plan.context

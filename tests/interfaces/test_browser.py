@@ -43,10 +43,15 @@ def lab(tmp_path_factory, llm_server_module):
     home = tmp_path_factory.mktemp("lab-home")
     root = home / "work"
     root.mkdir()
+    (root / "pyproject.toml").write_text("[project]\nname = 'labbed'\n")  # a project: the panel's context
+    (root / "lib.py").write_text("def labbed_function(x):\n    return x * 3\n")
     prefix = home / "prefix"
     subprocess.run([sys.executable, "-m", "aiex_kernel.interfaces.cli", "install", "kernel", "--prefix", str(prefix)],
                    check=True, capture_output=True, env={**os.environ, "AIEX_DATA_DIR": str(home / "data")})
     (home / "config").mkdir()
+    news = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)  # no "get notified about news?" toast over the page
+    (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
         {"ServerApp": {"jpserver_extensions": {"aiex_kernel.interfaces.server": True}}}))
     port, token = _free_port(), "aiex-browser-test-token"
@@ -172,21 +177,99 @@ def test_the_chat_widget_answers_then_inserts_and_copies_its_code(lab, browser):
                          permissions=["clipboard-read", "clipboard-write"])
     try:
         run_all_and_wait(page)
-        box = page.get_by_placeholder("Ask aiex", exact=False)
+        nb = page.locator(".jp-NotebookPanel:visible")  # the chat panel in the sidebar has buttons of the same names
+        box = nb.get_by_placeholder("Ask aiex", exact=False)
         box.wait_for(timeout=90000)
         box.fill("how do I print?")
-        page.get_by_role("button", name="Send").click()
-        insert = page.get_by_role("button", name="Insert below")
+        nb.get_by_role("button", name="Send").click()
+        insert = nb.get_by_role("button", name="Insert below")
         insert.wait_for(timeout=30000)  # the reply streamed in, from the kernel's chat thread
-        assert page.get_by_text("how do I print?").is_visible()
+        assert nb.get_by_text("how do I print?").is_visible()
         shoot(page, "chat-widget")
         insert.click()
         page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",
                                timeout=30000)
         assert cell_sources(page)[1] == "print('from the chat')"
-        page.get_by_role("button", name="Copy").click()
+        nb.get_by_role("button", name="Copy", exact=True).click()
         page.get_by_text("aiex: copied 1 lines", exact=False).wait_for(timeout=30000)
         assert page.evaluate("() => navigator.clipboard.readText()") == "print('from the chat')"
         shoot(page, "chat-widget-used")
     finally:
         page.close()
+
+
+PANEL = "[...window.jupyterapp.shell.widgets('right')].find(w => w.id === 'aiex-chat')"
+
+
+def open_panel(page) -> float:
+    """Open the chat panel; the seconds until its session's history is on screen."""
+    return page.evaluate("async () => { const t = performance.now(); "
+                         "await window.jupyterapp.commands.execute('aiex:open-chat'); "
+                         "return (performance.now() - t) / 1000; }")
+
+
+def replies(page) -> list[str]:
+    return page.evaluate("() => [...document.querySelectorAll('.aiex-chat-reply')].map(n => n.textContent)")
+
+
+def test_the_chat_panel_streams_mentions_inserts_fixes_and_shares_its_session(lab, browser):
+    server = lab["server"]
+    server.reply_text = "It triples:\n```python\nprint(labbed_function(2))\n```"
+    server.chunk_delay = 0.01
+    page = open_notebook(browser, lab, "panel.ipynb", ["x = 1", "1 / 0"])
+    other = None
+    try:
+        run_all_and_wait(page)
+        assert open_panel(page) < 30
+        box = page.locator(".aiex-chat-input")
+        box.fill("what does @lib")
+        page.locator(".aiex-chat-completion", has_text="lib.py").wait_for(timeout=30000)
+        box.press("Tab")  # the completion
+        assert box.input_value() == "what does @lib.py "
+        box.press_sequentially("do?")
+        box.press("Enter")
+        last_turn = page.locator(".aiex-chat-turn").last
+        last_turn.locator(".aiex-chat-codebar").wait_for(timeout=60000)  # streamed, rendered, with its toolbar
+        sent = [r for r in server.requests if r["path"].endswith("/chat/completions")][-1]
+        assert "def labbed_function" in sent["body"]["messages"][-1]["content"]  # @lib.py went with it
+        assert "print(labbed_function(2))" in replies(page)[-1]
+        assert " in / " in page.locator(".aiex-chat-foot").last.text_content()  # tokens (and cost) of the turn
+        shoot(page, "chat-panel")
+        last_turn.get_by_role("button", name="Insert below").click()
+        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 3",
+                               timeout=30000)
+        assert "print(labbed_function(2))" in cell_sources(page)
+        # the kernel's last error, one click away
+        server.reply_text = "Do not divide by zero."
+        page.get_by_role("button", name="Fix last error").click()
+        page.get_by_text("Do not divide by zero.").wait_for(timeout=60000)
+        asked = [r for r in server.requests if r["path"].endswith("/chat/completions")][-1]
+        assert "ZeroDivisionError" in asked["body"]["messages"][-1]["content"]
+        # a second tab on the same session sees this tab's messages, and this one sees its
+        other = browser.new_page(viewport={"width": 1400, "height": 900})
+        other.goto(f"{lab['base']}/lab?token={lab['token']}")
+        other.wait_for_function("() => window.jupyterapp?.commands.hasCommand('aiex:open-chat')", timeout=90000)
+        open_panel(other)
+        assert any("Do not divide by zero." in r for r in replies(other))
+        server.reply_text = "Hello, second tab."
+        other.locator(".aiex-chat-input").fill("hello from the other tab")
+        other.locator(".aiex-chat-input").press("Enter")
+        page.get_by_text("Hello, second tab.").wait_for(timeout=30000)
+        assert page.get_by_text("hello from the other tab").is_visible()
+        # the connection drops mid-reply: nothing is lost, the panel resumes from the event log
+        server.reply_text = " ".join(f"piece{i}" for i in range(120))
+        server.chunk_delay = 0.03
+        box.fill("a long answer please")
+        box.press("Enter")
+        page.wait_for_function("() => [...document.querySelectorAll('.aiex-chat-reply')].pop()"
+                               ".textContent.includes('piece3')", timeout=30000)
+        page.evaluate(f"() => {PANEL}.connection.drop()")
+        page.wait_for_function("() => [...document.querySelectorAll('.aiex-chat-reply')].pop()"
+                               ".textContent.includes('piece119')", timeout=60000)
+        assert replies(page)[-1].count("piece60") == 1
+        shoot(page, "chat-panel-resumed")
+    finally:
+        server.chunk_delay = 0.0
+        page.close()
+        if other is not None:
+            other.close()

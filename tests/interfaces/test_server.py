@@ -111,3 +111,65 @@ async def test_streaming_over_the_websocket_and_cancel(jp_ws_fetch, models):
     assert seen.count("TurnStarted") == 2 and "Answered" in seen
     ws.close()
     follower.close()
+
+
+async def test_mentions_fix_and_file_completion(jp_fetch, jp_root_dir, models):
+    (jp_root_dir / "pkg").mkdir()
+    (jp_root_dir / "pkg" / "helpers.py").write_text("def helper_one():\n    return 1\n")
+    files = await get_json(jp_fetch, "context", "files", params={"q": "help"})
+    assert files["files"] == ["pkg/helpers.py"] and files["total"] >= 2
+    assert (await get_json(jp_fetch, "context", "files", params={"q": "py"}))["files"][:1] == ["lib.py"]
+    models.reply_text = "helper_one returns 1."
+    answer = await get_json(jp_fetch, "messages", method="POST", body=json.dumps(
+        {"session": "mention", "prompt": "what does @pkg/helpers.py do?",
+         "context": {"budget": 400, "mentions": ["pkg/helpers.py", "nope.py"]}}))
+    sent = models.last["body"]["messages"][-1]["content"]
+    assert "def helper_one" in sent and "pkg/helpers.py" in answer["context"]["files"]
+    assert any("@nope.py is not in the project's index" in n for n in answer["notes"])
+    with pytest.raises(tornado.httpclient.HTTPClientError) as info:
+        await jp_fetch("aiex", "api", "messages", method="POST",
+                       body=json.dumps({"prompt": "x", "context": {"mentions": ["../etc/passwd"]}}))
+    assert info.value.code == 400 and b"inside the project" in info.value.response.body
+    models.reply_text = "Divide by something else than zero."
+    fixed = await get_json(jp_fetch, "messages", method="POST", body=json.dumps(
+        {"session": "mention", "command": "fix", "context": {"enabled": False},
+         "error_text": "Traceback (most recent call last):\nZeroDivisionError: division by zero",
+         "error_source": "1 / 0"}))
+    sent = models.last["body"]["messages"][-1]["content"]
+    assert fixed["text"].startswith("Divide") and "ZeroDivisionError" in sent and "1 / 0" in sent
+    with pytest.raises(tornado.httpclient.HTTPClientError) as info:
+        await jp_fetch("aiex", "api", "messages", method="POST", body=json.dumps({"command": "fix"}))
+    assert info.value.code == 400 and b"error_text" in info.value.response.body
+
+
+async def test_a_dropped_socket_loses_no_message_and_rest_cancels_a_socket_turn(jp_fetch, jp_ws_fetch, models):
+    models.reply_text = " ".join(f"w{i}" for i in range(60))
+    models.chunk_delay = 0.01
+    ws = await jp_ws_fetch("aiex", "api", "chat")
+    ws.write_message(json.dumps({"action": "chat", "ref": "r1", "session": "drop", "prompt": "keep going",
+                                 "context": {"enabled": False}}))
+    while json.loads(await ws.read_message()).get("event") != "Delta":
+        pass
+    ws.close()  # the tab lost its connection mid-stream
+    again = await jp_ws_fetch("aiex", "api", "chat")  # it reconnects and resumes from the log
+    again.write_message(json.dumps({"action": "follow", "ref": "f", "session": "drop", "after": 0}))
+    while True:
+        message = json.loads(await again.read_message())
+        if message["event"] == "Answered":
+            break
+    assert message["text"] == models.reply_text and message["id"] > 0
+    models.chunk_delay = 0.05
+    again.write_message(json.dumps({"action": "chat", "ref": "r2", "session": "drop", "prompt": "long",
+                                    "context": {"enabled": False}}))
+    while True:
+        message = json.loads(await again.read_message())
+        if message.get("ref") == "r2" and message["event"] == "TurnStarted":
+            break
+    cancelled = await get_json(jp_fetch, "turns", message["turn"], "cancel", method="POST", body="{}")
+    assert cancelled["cancelled"]
+    while True:
+        message = json.loads(await again.read_message())
+        if message.get("ref") == "r2" and message["event"] in ("Cancelled", "Answered"):
+            break
+    assert message["event"] == "Cancelled"
+    again.close()

@@ -26,7 +26,8 @@ def _foot(outcome: Outcome) -> str:
     if a.latency_s is not None:
         parts.append(f"{a.latency_s:.1f} s")
     if outcome.sources:
-        parts.append(f"{len(outcome.sources)} sources")
+        n = len(outcome.sources)
+        parts.append(f"{n} source{'s' if n != 1 else ''}")
     return " · ".join(parts)
 
 

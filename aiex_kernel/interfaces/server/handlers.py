@@ -7,13 +7,15 @@
 ``GET  sessions/NAME``       its turns, memory size, pinned files
 ``POST messages``            ``{"session", "prompt", "model", "command", "context": {...}}``: one turn,
                              answered whole (JSON); the websocket streams instead
-``POST turns/TURN/cancel``   stop a running turn
+``POST turns/TURN/cancel``   stop a running turn (one from the websocket too)
 ``GET  context?q=&budget=``  the context that would be sent
+``GET  context/files?q=``    indexed files for ``@file`` completion
 ``POST context/build``       bring the project's index up to date
 ``WS   chat``                send ``{"action": "chat", "ref", ...}``; receive every event of the turn as it
                              happens, tagged with ``ref``; ``{"action": "cancel", "ref"}``;
                              ``{"action": "follow", "session", "after"}`` replays the session's events
-                             from the log after that id, then sends new ones as they are written
+                             from the log after that id, then sends new ones as they are written;
+                             ``{"action": "unfollow", "ref"}`` stops that
 ===========================  ================================================================
 
 Every service call is async or runs in a thread: the server's event loop is never blocked.
@@ -30,7 +32,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ...core.events import Event, to_record
+from ...core.events import Event, Noted, to_record
 from ...errors import AiexError, SessionNotFound, UsageError
 
 __all__ = ["handlers"]
@@ -67,10 +69,23 @@ def request_from_json(body: dict, root: str):
     if not isinstance(max_tokens, int) or max_tokens < 1:
         raise UsageError("max_tokens must be a whole number of at least 1.")
     attachments = body.get("attachments") or ""
+    mentions = context.get("mentions") or []
+    if not isinstance(mentions, list) or not all(isinstance(m, str) and m for m in mentions):
+        raise UsageError("context.mentions must be a list of file paths relative to the project.")
+    for m in mentions:
+        if m.startswith(("/", "\\")) or ".." in m.replace("\\", "/").split("/"):
+            raise UsageError(f"@{m}: mentions are paths inside the project, relative to its root.")
+    error_text, error_source = body.get("error_text"), body.get("error_source")
+    if command == "fix" and not (isinstance(error_text, str) and error_text.strip()):
+        raise UsageError("fix needs error_text: the traceback to explain.")
     return TurnRequest(command=command, prompt=str(body.get("prompt", "")), model=body.get("model") or None,
                        session=body.get("session") or None, memory=body.get("memory"),
-                       context=ContextOptions(enabled=context.get("enabled", True), budget=budget, root=root),
-                       format=fmt, max_tokens=max_tokens, attachments=str(attachments))
+                       context=ContextOptions(enabled=context.get("enabled", True), budget=budget, root=root,
+                                              focus=str(context.get("focus") or ""),
+                                              mentions=tuple(dict.fromkeys(mentions))),
+                       format=fmt, max_tokens=max_tokens, attachments=str(attachments),
+                       error_text=error_text if isinstance(error_text, str) else None,
+                       error_source=error_source if isinstance(error_source, str) else None)
 
 
 class _Base(APIHandler):
@@ -143,7 +158,7 @@ class SessionHandler(_Base):
         self.finish(json.dumps({
             "name": name, "started_at": state.started_at, "position": state.position, "pinned": sorted(state.pinned),
             "turns": [{"turn": t.id, "command": t.command, "model": t.model, "status": t.status, "prompt": t.prompt,
-                       "answer": t.answer, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
+                       "answer": t.answer, "error": t.error, "input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
                        "cost_usd": t.cost_usd, "latency_s": t.latency_s, "sources": list(t.sources)}
                       for t in state.turns]}))
 
@@ -191,6 +206,7 @@ class MessagesHandler(_Base):
         outcome = follow(events)
         data = outcome.to_dict()
         data["cancelled"] = task.cancelled()
+        data["notes"] = [e.text for e in events if isinstance(e, Noted)]
         if outcome.failed is not None:
             data["error"] = {"error": outcome.failed.error, "message": outcome.failed.message}
         self.finish(json.dumps(data))
@@ -225,6 +241,46 @@ class ContextHandler(_Base):
         except AiexError as exc:
             return self.fail(exc)
         self.finish(json.dumps(result.to_dict(), default=str))
+
+
+#: the most files a mention completion lists
+MAX_COMPLETIONS = 20
+
+
+def complete_path(paths: list[str], query: str, limit: int = MAX_COMPLETIONS) -> list[str]:
+    """The project files an ``@query`` mention may mean: names starting with it first, then paths holding it."""
+    q = query.lower()
+    scored = []
+    for path in paths:
+        low = path.lower()
+        name = low.rsplit("/", 1)[-1]
+        if name.startswith(q) or low.startswith(q):
+            scored.append((0, len(path), path))
+        elif q in low:
+            scored.append((1, len(path), path))
+    return [p for _, _, p in sorted(scored)[:limit]]
+
+
+class FilesHandler(_Base):
+    """``GET context/files?q=`` the indexed files for ``@file`` completion (the index is brought up to date)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        from pathlib import Path
+
+        from ...runtime.index import open_sandbox, project_view
+
+        settings = self.service.settings()
+
+        def listing() -> list[str]:
+            view = project_view(open_sandbox(Path(self.root), settings), settings)
+            return [f["path"] for f in view.files]
+
+        try:
+            paths = await asyncio.to_thread(listing)
+        except AiexError as exc:
+            return self.fail(exc)
+        self.finish(json.dumps({"files": complete_path(paths, self.get_argument("q", "")), "total": len(paths)}))
 
 
 class BuildContextHandler(_Base):
@@ -285,10 +341,17 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             if task is not None:
                 task.cancel()
         elif action == "follow":
+            previous = self.tasks.pop(f"follow:{ref}", None)
+            if previous is not None:  # following again (after a reconnect, from a later id) replaces it
+                previous.cancel()
             self.tasks[f"follow:{ref}"] = asyncio.ensure_future(self._follow(ref, message))
+        elif action == "unfollow":
+            task = self.tasks.pop(f"follow:{ref}", None)
+            if task is not None:
+                task.cancel()
         else:
             asyncio.ensure_future(self.send_json({"ref": ref, "error": "UsageError",
-                                                  "message": "action must be chat, cancel or follow."}))
+                                                  "message": "action must be chat, cancel, follow or unfollow."}))
 
     async def _chat(self, ref: str, message: dict) -> None:
         try:
@@ -297,13 +360,22 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             async def send(event: Event) -> None:
                 await self.send_json(event_json(event, ref))
 
-            await run_turn(self.service, request, send)
+            task = self.tasks.get(ref)
+
+            def running(turn: str) -> None:
+                if task is not None:
+                    _running[turn] = task
+
+            await run_turn(self.service, request, send, on_turn=running)
         except asyncio.CancelledError:
             await self.send_json({"ref": ref, "event": "Cancelled"})
         except AiexError as exc:
             await self.send_json({"ref": ref, "error": type(exc).__name__, "message": str(exc)})
         finally:
             self.tasks.pop(ref, None)
+            for turn, t in list(_running.items()):
+                if t.done() or t is asyncio.current_task():
+                    _running.pop(turn, None)
 
     async def _follow(self, ref: str, message: dict) -> None:
         """Replay a session's events after ``after`` from the log, then every new one (two tabs, one session;
@@ -324,8 +396,11 @@ class ChatSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             pass
 
     def on_close(self) -> None:
-        for task in list(getattr(self, "tasks", {}).values()):
-            task.cancel()
+        """Stop following; turns started on this socket run to their end (their answers land in the log, where
+        a client that reconnects finds them: a message is never lost with the connection)."""
+        for name, task in list(getattr(self, "tasks", {}).items()):
+            if name.startswith("follow:"):
+                task.cancel()
 
 
 def handlers() -> list[tuple]:
@@ -337,5 +412,6 @@ def handlers() -> list[tuple]:
         (rf"{PREFIX}/turns/([^/]+)/cancel", CancelHandler),
         (rf"{PREFIX}/context", ContextHandler),
         (rf"{PREFIX}/context/build", BuildContextHandler),
+        (rf"{PREFIX}/context/files", FilesHandler),
         (rf"{PREFIX}/chat", ChatSocket),
     ]

@@ -1,176 +1,26 @@
 /**
- * aiex in JupyterLab.
- *
- * The `aiex:insert-cell` command puts code into a notebook as a new cell below a
- * given cell, tagged with the cell it came from (`metadata.aiex.origin`): when the
- * same cell asks again (a re-run, Run All), the tagged cell is replaced instead of a
- * copy being added. `mode: "replace"` replaces the given (or active) cell instead.
- *
- * The kernel asks for it with an output of type `application/vnd.aiex.insert+json`
- * (`{code, origin, nonce, mode}`): its renderer runs the command once per nonce (the
- * nonce is remembered in the origin cell's metadata, so reopening a notebook inserts
- * nothing again) and shows one line saying what it did. A kernel-side
- * `set_next_input` cannot do this: it lands on whatever cell is active.
- *
- * An output of type `application/vnd.aiex.copy+json` (`{code, nonce, time}`) puts
- * the code on the clipboard (the chat widget's Copy button): once per nonce, and
- * only while fresh (`time`, seconds since the epoch, within COPY_FRESH_S), so that
- * reopening a notebook copies nothing.
+ * aiex in JupyterLab: the insert-cell command and the renderers the kernel uses
+ * (insert.ts), and the chat panel in the right sidebar (panel.ts).
  */
 
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
-import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
-import { Widget } from '@lumino/widgets';
+import { LabIcon } from '@jupyterlab/ui-components';
 
-export const INSERT_MIME = 'application/vnd.aiex.insert+json';
-export const INSERT_COMMAND = 'aiex:insert-cell';
-export const COPY_MIME = 'application/vnd.aiex.copy+json';
-const APPLIED_KEPT = 50;
-const COPY_FRESH_S = 120;
-const copied = new Set<string>();
+import { COPY_MIME, CopyRenderer, IInsertArgs, INSERT_COMMAND, INSERT_MIME, insertCell, InsertRenderer } from './insert';
+import { ChatPanel } from './panel';
 
-export interface IInsertArgs {
-  code: string;
-  origin?: string;
-  nonce?: string;
-  mode?: 'below' | 'replace';
-}
+export const CHAT_COMMAND = 'aiex:open-chat';
 
-type Meta = { [key: string]: any };
-
-function aiexMeta(model: any): Meta {
-  const meta = model.getMetadata ? model.getMetadata('aiex') : undefined;
-  return meta && typeof meta === 'object' ? { ...meta } : {};
-}
-
-/** The notebook holding the cell `origin` (or the current one), and that cell's index. */
-function locate(tracker: INotebookTracker, origin?: string): { panel: NotebookPanel; index: number } | null {
-  const panels: NotebookPanel[] = [];
-  tracker.forEach(panel => panels.push(panel));
-  if (origin) {
-    for (const panel of panels) {
-      const index = panel.content.widgets.findIndex(cell => cell.model.id === origin);
-      if (index >= 0) {
-        return { panel, index };
-      }
-    }
-  }
-  const panel = tracker.currentWidget;
-  if (!panel) {
-    return null;
-  }
-  return { panel, index: panel.content.activeCellIndex };
-}
-
-/** Insert (or replace) the code; returns what was done, or null when there is no notebook. */
-export function insertCell(tracker: INotebookTracker, args: IInsertArgs): string | null {
-  const found = locate(tracker, args.origin);
-  if (!found) {
-    return null;
-  }
-  const { panel, index } = found;
-  const notebook = panel.content;
-  const model = notebook.model;
-  if (!model) {
-    return null;
-  }
-  const shared = model.sharedModel;
-  const originCell = notebook.widgets[index];
-  const originId = originCell ? originCell.model.id : '';
-  if (originCell && args.nonce) {
-    const meta = aiexMeta(originCell.model);
-    const applied: string[] = Array.isArray(meta.applied) ? meta.applied : [];
-    if (applied.includes(args.nonce)) {
-      return 'already inserted';
-    }
-    meta.applied = [...applied, args.nonce].slice(-APPLIED_KEPT);
-    originCell.model.setMetadata('aiex', meta);
-  }
-  if (args.mode === 'replace' && originCell) {
-    originCell.model.sharedModel.setSource(args.code);
-    return 'replaced the cell';
-  }
-  // a cell this origin inserted before is replaced: a re-run does not add a copy
-  const previous = notebook.widgets.findIndex(
-    cell => cell !== originCell && aiexMeta(cell.model).origin === originId && originId !== ''
-  );
-  if (previous >= 0) {
-    notebook.widgets[previous].model.sharedModel.setSource(args.code);
-    return 'replaced the cell it inserted before';
-  }
-  shared.insertCell(index + 1, {
-    cell_type: 'code',
-    source: args.code,
-    metadata: { aiex: { origin: originId } }
-  });
-  return 'inserted below';
-}
-
-class InsertRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor(private tracker: INotebookTracker) {
-    super();
-    this.addClass('aiex-insert');
-  }
-
-  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    const data = model.data[INSERT_MIME] as unknown as IInsertArgs;
-    if (!data || typeof data.code !== 'string') {
-      this.node.textContent = 'aiex: nothing to insert';
-      return;
-    }
-    // wait for the output to be attached, so the notebook holding it is the current one
-    await new Promise(resolve => requestAnimationFrame(() => resolve(null)));
-    const done = insertCell(this.tracker, data);
-    this.node.textContent = done ? `aiex: ${done}` : 'aiex: no notebook to insert into';
-  }
-}
-
-/** Put text on the clipboard: the Clipboard API, or a selected textarea where that is refused. */
-export async function copyText(text: string): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    const area = document.createElement('textarea');
-    area.value = text;
-    area.style.position = 'fixed';
-    area.style.opacity = '0';
-    document.body.appendChild(area);
-    area.select();
-    const ok = document.execCommand('copy');
-    area.remove();
-    return ok;
-  }
-}
-
-class CopyRenderer extends Widget implements IRenderMime.IRenderer {
-  constructor() {
-    super();
-    this.addClass('aiex-copy');
-  }
-
-  async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
-    const data = model.data[COPY_MIME] as unknown as { code?: string; nonce?: string; time?: number };
-    if (!data || typeof data.code !== 'string') {
-      this.node.textContent = 'aiex: nothing to copy';
-      return;
-    }
-    const fresh = typeof data.time !== 'number' || Math.abs(Date.now() / 1000 - data.time) < COPY_FRESH_S;
-    if (!fresh || (data.nonce && copied.has(data.nonce))) {
-      this.node.textContent = '';
-      return;
-    }
-    if (data.nonce) {
-      copied.add(data.nonce);
-    }
-    const ok = await copyText(data.code);
-    this.node.textContent = ok
-      ? `aiex: copied ${data.code.split('\n').length} lines to the clipboard`
-      : 'aiex: the browser refused the clipboard; select the code in the reply and copy it';
-  }
-}
+const chatIcon = new LabIcon({
+  name: 'aiex:chat',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path class="jp-icon3" fill="#616161" ' +
+    'd="M4 4h16a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 5v2h2V9H7zm4 0v2h2V9h-2zm4 ' +
+    '0v2h2V9h-2z"/></svg>'
+});
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'aiex-jupyterlab:insert-cell',
@@ -198,4 +48,43 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+const chat: JupyterFrontEndPlugin<void> = {
+  id: 'aiex-jupyterlab:chat',
+  description: 'The aiex chat panel, on the sessions of the event log.',
+  autoStart: true,
+  requires: [INotebookTracker, IRenderMimeRegistry],
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    rendermime: IRenderMimeRegistry,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ) => {
+    let panel: ChatPanel | null = null;
+    const create = () => {
+      if (!panel || panel.isDisposed) {
+        panel = new ChatPanel({ app, tracker, rendermime });
+        panel.title.icon = chatIcon;
+        app.shell.add(panel, 'right', { rank: 900 });
+        restorer?.add(panel, 'aiex-chat');
+      }
+      return panel;
+    };
+    app.commands.addCommand(CHAT_COMMAND, {
+      label: 'aiex: Open Chat',
+      icon: chatIcon,
+      execute: () => {
+        const p = create();
+        app.shell.activateById(p.id);
+        p.begin();
+        return p.ready;
+      }
+    });
+    palette?.addItem({ command: CHAT_COMMAND, category: 'aiex' });
+    // the panel's tab is in the sidebar from the start; it connects when first shown
+    app.restored.then(() => create()).catch(() => undefined);
+  }
+};
+
+export default [plugin, chat];
