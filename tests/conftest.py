@@ -137,6 +137,7 @@ def _load_llm_server():
 
 _load_llm_server()  # so that tests may also `from llm_server import ...`
 _load_helper("kernel_client")  # `from kernel_client import execute, start_kernel`
+_load_helper("lab")  # `from lab import Lab, ...`: JupyterLab and chromium for the browser tests
 
 
 @pytest.fixture

@@ -31,3 +31,24 @@ def test_import_is_lazy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_installing_installs_the_jupyterlab_and_server_extensions():
+    """`pip install` and `pip install -e` both put the built front end and the server extension's config where
+    Jupyter finds them (shared data of the wheel), the same files as in the repository."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from jupyter_core.paths import jupyter_config_path, jupyter_path
+
+    repo_ext = Path(aiex_kernel.__file__).parent / "labextension" / "aiex-jupyterlab"
+    found = [Path(p) / "aiex-jupyterlab" for p in jupyter_path("labextensions")]
+    installed = [p for p in found if (p / "package.json").exists()]
+    assert installed, f"no aiex-jupyterlab in {found}; reinstall aiex (pip install -e .)"
+    assert (installed[0] / "package.json").read_text() == (repo_ext / "package.json").read_text(), \
+        "the installed front end is not the one built in the repository: run `pip install -e .` again"
+    configs = [Path(p) / "jupyter_server_config.d" / "aiex.json" for p in jupyter_config_path()]
+    enabled = [json.loads(c.read_text()) for c in configs if c.exists()]
+    assert any(e["ServerApp"]["jpserver_extensions"].get("aiex_kernel.interfaces.server") for e in enabled), \
+        f"the server extension is not enabled in {configs} ({sys.prefix})"

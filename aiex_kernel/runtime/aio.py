@@ -87,7 +87,6 @@ class LoopThread:
         """Like :meth:`iterate`, as an object another thread can :meth:`~LoopStream.cancel` (a Stop button)."""
         return LoopStream(agen, self.loop)
 
-
     def close(self) -> None:
         with self._lock:
             loop, self._loop = self._loop, None
@@ -129,6 +128,10 @@ class LoopStream:
         """Stop the iterator where it is (its ``finally`` blocks run); iteration then ends."""
         self.cancelled = True
         self._future.cancel()
+
+    def close(self) -> None:
+        """What a caller that stops iterating does (Ctrl-C, a kernel interrupt): the same as :meth:`cancel`."""
+        self.cancel()
 
     def __iter__(self) -> Iterator:
         try:

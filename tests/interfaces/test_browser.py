@@ -6,29 +6,14 @@ Skipped, saying why, only where no browser can be run (no chromium, no playwrigh
 """
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+from lab import CHROMIUM, PANEL, REPO, Lab, launch_chromium, open_chat_panel
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def notebook(cells: list[str]) -> dict:
@@ -40,61 +25,15 @@ def notebook(cells: list[str]) -> dict:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, llm_server_module):
-    home = tmp_path_factory.mktemp("lab-home")
-    root = home / "work"
-    root.mkdir()
-    (root / "pyproject.toml").write_text("[project]\nname = 'labbed'\n")  # a project: the panel's context
-    (root / "lib.py").write_text("def labbed_function(x):\n    return x * 3\n")
-    prefix = home / "prefix"
-    subprocess.run([sys.executable, "-m", "aiex_kernel.interfaces.cli", "install", "kernel", "--prefix", str(prefix)],
-                   check=True, capture_output=True, env={**os.environ, "AIEX_DATA_DIR": str(home / "data")})
-    (home / "config").mkdir()
-    news = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)  # no "get notified about news?" toast over the page
-    (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {"aiex_kernel.interfaces.server": True}}}))
-    port, token = _free_port(), "aiex-browser-test-token"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIEX_", "OPENAI_", "ANTHROPIC_", "JUPYTER"))}
-    env.update({"HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
-                "JUPYTER_PATH": str(prefix / "share" / "jupyter"), "JUPYTER_DATA_DIR": str(home / "jupyter-data"),
-                "AIEX_DATA_DIR": str(home / "data"), "AIEX_CONFIG_DIR": str(home / "aiex-config"),
-                "OPENAI_API_KEY": "sk-test-browser", "OPENAI_BASE_URL": llm_server_module.url + "/v1",
-                "AIEX_MAX_RETRIES": "0", "IPYTHONDIR": str(home / "ipython")})
-    log = (home / "lab.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         f"--LabApp.extra_labextensions_path={REPO / 'aiex_kernel' / 'labextension'}",
-         "--ServerApp.allow_root=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-         "jupyterlab.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("JupyterLab did not start: " + (home / "lab.log").read_text()[-2000:])
-            time.sleep(0.3)
-    yield {"base": base, "token": token, "root": root, "server": llm_server_module, "log": home / "lab.log"}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with Lab(tmp_path_factory.mktemp("lab-home"), llm_server_module.url) as running:
+        yield {"base": running.base, "token": running.token, "root": running.root, "server": llm_server_module,
+               "log": running.log_path}
 
 
 @pytest.fixture(scope="module")
 def browser(lab):
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                                    "--disable-background-networking", "--disable-component-update",
-                                    "--disable-sync"])
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -171,41 +110,56 @@ def test_the_comparison_widget_uses_an_answer_in_the_next_cell(lab, browser):
         page.close()
 
 
+def chat_widget_scenario(page, server, shot: str) -> None:
+    """Type into the chat widget, send, see the reply; Insert below fills the cell below, Copy the clipboard."""
+    server.reply_text = "Try this:\n```python\nprint('from the chat')\n```"
+    run_all_and_wait(page)
+    nb = page.locator(".jp-NotebookPanel:visible")  # the chat panel in the sidebar has buttons of the same names
+    box = nb.get_by_placeholder("Ask aiex", exact=False)
+    box.wait_for(timeout=90000)
+    box.fill("how do I print?")
+    nb.get_by_role("button", name="Send").click()
+    insert = nb.get_by_role("button", name="Insert below")
+    insert.wait_for(timeout=30000)  # the reply streamed in, from the kernel's chat thread
+    assert nb.get_by_text("how do I print?").is_visible()
+    shoot(page, shot)
+    insert.click()
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",
+                           timeout=30000)
+    assert cell_sources(page)[1] == "print('from the chat')"
+    nb.get_by_role("button", name="Copy", exact=True).click()
+    page.get_by_text("aiex: copied 1 lines", exact=False).wait_for(timeout=30000)
+    assert page.evaluate("() => navigator.clipboard.readText()") == "print('from the chat')"
+    shoot(page, shot + "-used")
+
+
 def test_the_chat_widget_answers_then_inserts_and_copies_its_code(lab, browser):
-    lab["server"].reply_text = "Try this:\n```python\nprint('from the chat')\n```"
     page = open_notebook(browser, lab, "chat.ipynb", ["%aiex chat --no-context"],
                          permissions=["clipboard-read", "clipboard-write"])
     try:
-        run_all_and_wait(page)
-        nb = page.locator(".jp-NotebookPanel:visible")  # the chat panel in the sidebar has buttons of the same names
-        box = nb.get_by_placeholder("Ask aiex", exact=False)
-        box.wait_for(timeout=90000)
-        box.fill("how do I print?")
-        nb.get_by_role("button", name="Send").click()
-        insert = nb.get_by_role("button", name="Insert below")
-        insert.wait_for(timeout=30000)  # the reply streamed in, from the kernel's chat thread
-        assert nb.get_by_text("how do I print?").is_visible()
-        shoot(page, "chat-widget")
-        insert.click()
-        page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",
-                               timeout=30000)
-        assert cell_sources(page)[1] == "print('from the chat')"
-        nb.get_by_role("button", name="Copy", exact=True).click()
-        page.get_by_text("aiex: copied 1 lines", exact=False).wait_for(timeout=30000)
-        assert page.evaluate("() => navigator.clipboard.readText()") == "print('from the chat')"
-        shoot(page, "chat-widget-used")
+        chat_widget_scenario(page, lab["server"], "chat-widget")
     finally:
         page.close()
 
 
-PANEL = "[...window.jupyterapp.shell.widgets('right')].find(w => w.id === 'aiex-chat')"
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory, llm_server_module):
+    pytest.importorskip("notebook", reason="Notebook 7 is not installed (the test extra)")
+    with Lab(tmp_path_factory.mktemp("nb7-home"), llm_server_module.url, app="notebook") as running:
+        yield running
 
 
-def open_panel(page) -> float:
-    """Open the chat panel; the seconds until its session's history is on screen."""
-    return page.evaluate("async () => { const t = performance.now(); "
-                         "await window.jupyterapp.commands.execute('aiex:open-chat'); "
-                         "return (performance.now() - t) / 1000; }")
+def test_the_chat_widget_in_notebook_7(notebook7, browser, llm_server_module):
+    (notebook7.root / "chat7.ipynb").write_text(json.dumps(notebook(["%aiex chat --no-context"])))
+    page = browser.new_page(viewport={"width": 1400, "height": 900},
+                            permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page.goto(notebook7.url("notebooks/chat7.ipynb"))
+        page.wait_for_function("() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+                               "?.status === 'idle'", timeout=90000)
+        chat_widget_scenario(page, llm_server_module, "chat-widget-notebook7")
+    finally:
+        page.close()
 
 
 def replies(page) -> list[str]:
@@ -220,7 +174,7 @@ def test_the_chat_panel_streams_mentions_inserts_fixes_and_shares_its_session(la
     other = None
     try:
         run_all_and_wait(page)
-        assert open_panel(page) < 30
+        assert open_chat_panel(page) < 30
         box = page.locator(".aiex-chat-input")
         box.fill("what does @lib")
         page.locator(".aiex-chat-completion", has_text="lib.py").wait_for(timeout=30000)
@@ -249,7 +203,7 @@ def test_the_chat_panel_streams_mentions_inserts_fixes_and_shares_its_session(la
         other = browser.new_page(viewport={"width": 1400, "height": 900})
         other.goto(f"{lab['base']}/lab?token={lab['token']}")
         other.wait_for_function("() => window.jupyterapp?.commands.hasCommand('aiex:open-chat')", timeout=90000)
-        open_panel(other)
+        open_chat_panel(other)
         assert any("Do not divide by zero." in r for r in replies(other))
         server.reply_text = "Hello, second tab."
         other.locator(".aiex-chat-input").fill("hello from the other tab")

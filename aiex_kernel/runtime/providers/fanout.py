@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -133,9 +134,24 @@ async def _answer(call: Call, gate, providers: dict) -> AiexResponse | AiexError
 
 # -- on a worker ---------------------------------------------------------------------------------
 
-#: per worker process: providers by spec, semaphores by name (reused by later tasks)
-_worker_providers: dict[tuple, Provider] = {}
-_worker_gates: dict[str, _ClusterGate] = {}
+class WorkerState:
+    """What a worker keeps for later tasks: providers by spec, semaphores by name. It belongs to the worker
+    object, not the process: in-process clusters hold several workers, and a later cluster can get the
+    address of one that is gone (its clients and event loop with it)."""
+
+    def __init__(self) -> None:
+        self.providers: dict[tuple, Provider] = {}
+        self.gates: dict[str, _ClusterGate] = {}
+
+
+_worker_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def worker_state(worker) -> WorkerState:
+    state = _worker_states.get(worker)
+    if state is None:
+        state = _worker_states[worker] = WorkerState()
+    return state
 
 
 class _ClusterGate:
@@ -159,22 +175,23 @@ class _ClusterGate:
         task.add_done_callback(self._releasing.discard)
 
 
-async def _worker_gate(scheduler: str, provider: str, limit: int) -> _ClusterGate:
+async def _worker_gate(worker, provider: str, limit: int) -> _ClusterGate:
     """The cluster-wide semaphore of ``provider`` (its limit in its name), made once per worker."""
     from distributed import Semaphore
 
-    gate_name = f"aiex-llm-{provider}-x{limit}"
-    cache_key = f"{scheduler}/{gate_name}"
-    if cache_key not in _worker_gates:
-        _worker_gates[cache_key] = _ClusterGate(await Semaphore(max_leases=limit, name=gate_name))
-    return _worker_gates[cache_key]
+    gates = worker_state(worker).gates
+    name = f"aiex-llm-{provider}-x{limit}"
+    if name not in gates:
+        gates[name] = _ClusterGate(await Semaphore(max_leases=limit, name=name))
+    return gates[name]
 
 
 async def run_calls(indexed: list[tuple[int, Call]], limits: dict[str, int]) -> list[tuple[int, object]]:
     """A cluster task: answer a group of calls concurrently on the worker's event loop."""
     from distributed import get_worker
 
-    scheduler = get_worker().scheduler.address
-    gates = {name: await _worker_gate(scheduler, name, limit) for name, limit in limits.items()}
-    answers = await asyncio.gather(*(_answer(call, gates[call.spec.name], _worker_providers) for _, call in indexed))
+    worker = get_worker()
+    gates = {name: await _worker_gate(worker, name, limit) for name, limit in limits.items()}
+    providers = worker_state(worker).providers
+    answers = await asyncio.gather(*(_answer(call, gates[call.spec.name], providers) for _, call in indexed))
     return [(i, answer) for (i, _), answer in zip(indexed, answers)]

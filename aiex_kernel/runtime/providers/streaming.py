@@ -93,6 +93,11 @@ async def _in_process(calls: list[Call], settings, gate, provider_for) -> AsyncI
         await asyncio.gather(*(p.aclose() for p in providers.values()), return_exceptions=True)
 
 
+#: what is sent to a comparison's topic to learn that the scheduler forwards it to us
+_PING = "aiex-subscribed?"
+#: seconds to wait for the last messages of a group whose actor call returned
+LATE_S = 5.0
+
 #: the stream actor of each worker, by (client id, worker address): an actor's proxy belongs to its client
 _actors: dict[tuple[str, str], object] = {}
 
@@ -123,8 +128,13 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
     topic = f"aiex-compare-{uuid.uuid4().hex[:12]}"
     open_slots: set[int] = set()
 
+    subscribed = asyncio.Event()
+
     def on_message(event) -> None:  # on the client's own loop thread
         message = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+        if message == _PING:
+            loop.call_soon_threadsafe(subscribed.set)
+            return
         loop.call_soon_threadsafe(queue.put_nowait, tuple(message))
 
     for i, call in enumerate(calls):
@@ -138,6 +148,7 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
     groups = [[(i, calls[i]) for i in ordered[g::len(workers)]] for g in range(len(workers))]
     groups = [(w, g) for w, g in zip(workers, groups) if g]
     client.subscribe_topic(topic, on_message)
+    await _until_subscribed(client, topic, subscribed)
 
     def run_group(index: int, worker: str, group) -> None:  # in a thread: the actor's call, waited for
         failure = None
@@ -158,11 +169,24 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
             slot, kind = message[0], message[1]
             if kind == "group":
                 failure = message[3]
+                if failure is None and any(i in open_slots for i, _ in groups[message[2]][1]):
+                    # the actor is done: its last messages are on their way, or lost (never wait forever)
+                    loop.call_later(LATE_S, queue.put_nowait, (None, "late", message[2], None))
+                    continue
                 for i, _ in groups[message[2]][1]:
                     if i in open_slots and failure is not None:
                         open_slots.discard(i)
                         pending -= 1
                         yield i, failure
+                continue
+            if kind == "late":
+                lost = ClusterError(f"The result of this call never arrived from the cluster (its worker finished "
+                                    f"it {LATE_S:.0f} s ago); ask again.")
+                for i, _ in groups[message[2]][1]:
+                    if i in open_slots:
+                        open_slots.discard(i)
+                        pending -= 1
+                        yield i, lost
                 continue
             if slot not in open_slots and kind != "refused":
                 continue  # a late message of a finished slot
@@ -192,6 +216,21 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
                         pass
         for task in running:
             task.cancel()
+
+
+async def _until_subscribed(client, topic: str, subscribed: asyncio.Event, timeout: float = 10.0) -> None:
+    """The scheduler registers a subscription in its own time (the request is batched, the calls are not):
+    ping the topic until a ping comes back, so that nothing the calls send is lost for want of a listener."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not subscribed.is_set():
+        await asyncio.to_thread(client.log_event, topic, _PING)
+        try:
+            await asyncio.wait_for(subscribed.wait(), 0.05)
+        except asyncio.TimeoutError:
+            if loop.time() > deadline:
+                raise ClusterError(f"The cluster's scheduler did not register a subscription within {timeout:.0f} s;"
+                                   " check it with `aiex show cluster`.") from None
 
 
 def _error(name: str, message: str) -> AiexError:
@@ -233,17 +272,18 @@ class StreamActor:
 async def _stream_group(group: list[tuple[int, Call]], limits: dict[str, int], topic: str) -> None:
     from distributed import get_worker
 
-    from .fanout import _worker_gate, _worker_providers
+    from .fanout import _worker_gate, worker_state
 
     worker = get_worker()
+    providers = worker_state(worker).providers
 
     async def one(slot: int, call: Call) -> None:
         try:
-            gate = await _worker_gate(worker.scheduler.address, call.spec.name, limits[call.spec.name])
+            gate = await _worker_gate(worker, call.spec.name, limits[call.spec.name])
             key = call.spec.cache_key()
-            provider = _worker_providers.get(key)
+            provider = providers.get(key)
             if provider is None:
-                provider = _worker_providers[key] = call.spec.build()
+                provider = providers[key] = call.spec.build()
             async with gate:
                 async for item in provider.stream(call.request):
                     if isinstance(item, AiexResponse):
