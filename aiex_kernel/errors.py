@@ -25,6 +25,10 @@ instead of a traceback::
     ├── SessionError               a session or checkpoint command cannot be done
     │   ├── SessionNotFound        no session of that name
     │   └── CheckpointNotFound     no checkpoint of that name in the session
+    ├── EditError                  an edit cannot be proposed, applied or undone
+    │   ├── EditNotFound           no edit with that id (or none left to undo)
+    │   ├── EditConflict           a file changed since the edit was proposed or applied
+    │   └── EditRefused            no block of the answer could be applied safely
     ├── ClusterError               the Dask runtime failed
     │   ├── SchedulerUnreachable   no scheduler answered at the address
     │   ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
@@ -67,6 +71,10 @@ __all__ = [
     "SessionError",
     "SessionNotFound",
     "CheckpointNotFound",
+    "EditError",
+    "EditNotFound",
+    "EditConflict",
+    "EditRefused",
     "ClusterError",
     "SchedulerUnreachable",
     "ClusterNotRunning",
@@ -174,6 +182,22 @@ class SessionNotFound(SessionError):
 
 class CheckpointNotFound(SessionError):
     """The session has no checkpoint of that name."""
+
+
+class EditError(AiexError):
+    """An edit cannot be proposed, applied or undone."""
+
+
+class EditNotFound(EditError):
+    """No edit with that id, or none left to undo."""
+
+
+class EditConflict(EditError):
+    """A file changed on disk since the edit was proposed (apply) or applied (undo)."""
+
+
+class EditRefused(EditError):
+    """No block of the model's answer could be applied safely."""
 
 
 class ClusterError(AiexError):

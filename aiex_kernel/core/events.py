@@ -29,6 +29,10 @@ __all__ = [
     "CompareStarted",
     "ContextChosen",
     "Delta",
+    "EditApplied",
+    "EditProposed",
+    "EditTested",
+    "EditUndone",
     "Event",
     "Failed",
     "FilePinned",
@@ -244,6 +248,57 @@ class Voted(Event):
 
 
 @dataclass(frozen=True)
+class EditProposed(Event):
+    """Changes the model proposed for files (the proposed contents are kept in the edit journal).
+
+    ``files``: {"path", "kind" (modify, create, delete), "before", "after" (content hashes; None for a side
+    that does not exist), "hunks"}; ``blocks``: the blocks that applied, in order; ``refused``: {"block",
+    "reason"} for those that did not, after the repair rounds."""
+
+    edit: str = ""
+    turn: str = ""  #: the last turn of the proposal
+    instruction: str = ""
+    root: str = ""
+    files: tuple[dict, ...] = ()
+    blocks: tuple[dict, ...] = ()
+    refused: tuple[dict, ...] = ()
+    rounds: int = 1  #: model calls it took (1 + repair rounds used)
+    parent: str = ""  #: the edit whose failing test this one repairs
+    KIND: ClassVar[str] = "EditProposed"
+
+
+@dataclass(frozen=True)
+class EditApplied(Event):
+    """Files written for an edit: {"path", "kind", "before", "after", "hunks" (indices taken; None: all)};
+    their earlier contents are backed up in the edit journal."""
+
+    edit: str = ""
+    root: str = ""
+    files: tuple[dict, ...] = ()
+    commit: str = ""  #: the git commit made with ``--commit``
+    KIND: ClassVar[str] = "EditApplied"
+
+
+@dataclass(frozen=True)
+class EditUndone(Event):
+    edit: str = ""
+    root: str = ""
+    files: tuple[str, ...] = ()
+    KIND: ClassVar[str] = "EditUndone"
+
+
+@dataclass(frozen=True)
+class EditTested(Event):
+    """``--test CMD`` after an edit was applied: its exit code and the end of its output."""
+
+    edit: str = ""
+    command: str = ""
+    exit_code: int = 0
+    output: str = ""
+    KIND: ClassVar[str] = "EditTested"
+
+
+@dataclass(frozen=True)
 class Unknown(Event):
     """An event of a kind this aiex does not know (written by a newer one)."""
 
@@ -254,7 +309,8 @@ class Unknown(Event):
 
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     SessionStarted, TurnStarted, Noted, ContextChosen, Planned, Delta, Answered, Failed, Cancelled, MemoryCleared,
-    FilePinned, FileUnpinned, CheckpointSaved, Rewound, ClusterJob, CompareStarted, Assessed, Selected, Voted)}
+    FilePinned, FileUnpinned, CheckpointSaved, Rewound, ClusterJob, CompareStarted, Assessed, Selected, Voted,
+    EditProposed, EditApplied, EditUndone, EditTested)}
 
 _HEAD = ("session", "at")
 

@@ -208,3 +208,36 @@ def with_context(prompt: str, context: str, project: str) -> str:
     """The question with the project's code in front of it."""
     return (f"Code from the project `{project}` that may be relevant, most relevant first within each file "
             f"(some bodies elided, some files outlined):\n\n{context}\n\n---\n\n{prompt}")
+
+
+def edit_system_prompt() -> str:
+    """The system prompt of an edit turn: aiex's own, then the edit-block format with its example."""
+    from .edits import FORMAT_INSTRUCTIONS
+
+    return f"{SYSTEM_PROMPT} You change the user's files by answering with edit blocks.\n\n{FORMAT_INSTRUCTIONS}"
+
+
+def edit_files_text(files: Sequence[tuple[str, str | None]]) -> str:
+    """The files to edit, for the prompt: each path, then its text in a fence (or that it does not exist yet)."""
+    parts = ["The files you may edit:"]
+    for path, text in files:
+        if text is None:
+            parts.append(f"\n{path}\n(does not exist yet: create it with an empty SEARCH)")
+            continue
+        fence = "````" if "```" in text else "```"
+        parts.append(f"\n{path}\n{fence}\n{text.rstrip()}\n{fence}")
+    return "\n".join(parts)
+
+
+def edit_repair_prompt(instruction: str, failures: Sequence[tuple[int, str, str]], feedback: str = "") -> str:
+    """The instruction again, with why blocks failed (number, where, reason) or what a test printed."""
+    lines = [instruction.strip(), ""]
+    if failures:
+        lines.append("Some of your edit blocks could not be applied; the files above already hold the blocks that "
+                     "did. Send corrected blocks for the failed changes only:")
+        lines += [f"- block {n} ({where}): {reason}" for n, where, reason in failures]
+    if feedback:
+        lines.append("The edit was applied, but the test command failed. Fix the cause with new edit blocks "
+                     "against the files as they are now (above). Its output ends:")
+        lines.append(f"```\n{feedback.strip()[-4000:]}\n```")
+    return "\n".join(lines)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from .prompts import FORMATS, ObjectFacts
 
-__all__ = ["COMMANDS", "SELECTIONS", "CompareRequest", "ContextOptions", "TurnRequest"]
+__all__ = ["COMMANDS", "SELECTIONS", "CompareRequest", "ContextOptions", "EditRequest", "TurnRequest"]
 
 #: the assistant's commands; ``chat`` uses and extends the conversation, the others stand alone
-COMMANDS = ("ask", "chat", "explain", "fix")
+#: (``edit`` is a turn of an edit proposal: :class:`EditRequest`)
+COMMANDS = ("ask", "chat", "explain", "fix", "edit")
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,29 @@ class CompareRequest:
             raise ValueError(f"format must be one of {tuple(FORMATS)}, not {self.format!r}")
         if self.select is not None and self.select not in SELECTIONS:
             raise ValueError(f"select must be one of {SELECTIONS}, not {self.select!r}")
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """Change files: the model proposes edit blocks for ``paths``; nothing is written until applied."""
+
+    instruction: str
+    paths: tuple[str, ...]  #: the files that may change (relative to the project root, or absolute)
+    model: str | None = None
+    session: str | None = None
+    context: ContextOptions = field(default_factory=ContextOptions)
+    root: str | None = None  #: the project root (default: the rule of DESIGN.md, from the first path)
+    max_tokens: int = 4096
+    temperature: float | None = None
+    repair_rounds: int = 2  #: times a block that did not apply goes back to the model with the reason
+    outputs: bool = False  #: send notebooks' text outputs with their cells
+    clear_outputs: bool = False  #: clear the outputs of the notebook code cells an edit changes
+    attachments: str = ""
+    parent: str = ""  #: the edit whose failing test this repairs
+    feedback: str = ""  #: what went wrong with the parent (a failing test's output)
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise ValueError("an edit needs at least one file")
+        if self.repair_rounds < 0:
+            raise ValueError("repair_rounds must be 0 or more")

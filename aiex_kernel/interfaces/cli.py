@@ -133,6 +133,7 @@ def run(argv: list[str]) -> int:
         )
     from .chat_loop import run_chat_loop
     from .compare_view import run_compare_cli
+    from .edit_view import run_edit_cli
 
     service = _service(args)
     with warnings.catch_warnings(record=True) as caught:
@@ -142,6 +143,7 @@ def run(argv: list[str]) -> int:
                 surface="cli", progress=True, prog="aiex", write=_write, note=_note, read_stdin=_read_stdin,
                 service=service, run_turn=_run_turn(service),
                 run_compare=lambda request, a: run_compare_cli(service, request, a, _note),
+                run_edit=lambda request, a, edit_id=None: run_edit_cli(service, request, a, _note, edit_id=edit_id),
                 run_chat_loop=lambda a: run_chat_loop(service, a, _write, _note)))
         finally:
             service.close()

@@ -1,5 +1,10 @@
 """The sandbox: the only door to the file system for all of aiex.
 
+Writes (:meth:`Sandbox.write_bytes`, :meth:`Sandbox.remove`, for edits) follow the
+same path rules, refuse secret-looking files, binary content and anything under
+``.git`` or ``.aiex``, and replace a file atomically (temporary file, fsync,
+rename) keeping its permission bits.
+
 Every path goes through :meth:`Sandbox.resolve`, which refuses anything that
 resolves outside the project root (``..``, absolute paths, symlinks). Reads refuse
 secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
@@ -24,6 +29,7 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat as stat_mod
@@ -57,6 +63,12 @@ MAX_SKIPPED_PATHS = 1000
 _BINARY_SNIFF = 8192
 _ALLOW_HINT = ("add a gitignore-style pattern for it to `allow_secrets` in .aiex/config.toml "
                "or set AIEX_ALLOW_SECRETS (a JSON list, e.g. '[\".env.test\"]')")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def is_binary(data: bytes) -> bool:
@@ -241,6 +253,68 @@ class Sandbox:
             return data.decode("utf-8"), False
         except UnicodeDecodeError:
             return data.decode("utf-8", errors="replace"), True
+
+    # -- writing -------------------------------------------------------------
+
+    def _writable(self, path: str | os.PathLike) -> tuple[str, str]:
+        """(resolved path, relpath) of a file aiex may write: inside the root, not a secret, not in .git/.aiex."""
+        resolved = self._resolve_str(path)
+        rel = self._rel(resolved)
+        lexical = os.path.normpath(self._candidate(path))
+        names = {rel, self._rel(lexical)} if self._inside(lexical) else {rel}
+        for name in sorted(names):
+            if self.is_secret(name):
+                raise SecretFileRefused(f"{name} looks like a secret file, so aiex does not write it.")
+            if name == "." or name.split("/", 1)[0] in NEVER_ENTERED:
+                raise SandboxError(f"{name} is not a file aiex writes (the root itself, git's or aiex's own data).")
+        return resolved, rel
+
+    def write_bytes(self, path: str | os.PathLike, data: bytes, *, mode: int | None = None) -> None:
+        """Replace (or create) the file atomically: a temporary file in its directory, flushed, then renamed
+        over it, keeping its permission bits (``mode`` for a new file). Binary content is refused."""
+        import tempfile
+
+        resolved, rel = self._writable(path)
+        if is_binary(data):
+            raise SandboxError(f"{rel}: aiex writes only text files, and this content is binary.")
+        if os.path.isdir(resolved):
+            raise SandboxError(f"{rel} is a directory, not a file.")
+        try:
+            current = os.stat(resolved)
+        except FileNotFoundError:
+            current = None
+        if current is not None and not stat_mod.S_ISREG(current.st_mode):
+            raise SandboxError(f"{rel} is not a regular file; aiex writes only regular files.")
+        directory = os.path.dirname(resolved)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".aiex-", suffix=".tmp", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                keep = stat_mod.S_IMODE(current.st_mode) if current is not None else (
+                    mode if mode is not None else 0o666 & ~_umask())
+                os.chmod(tmp, keep)
+                os.replace(tmp, resolved)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise SandboxError(f"Cannot write {rel}: {exc.strerror or exc}.") from exc
+        self._dir_cache.clear()
+
+    def remove(self, path: str | os.PathLike) -> None:
+        """Delete the file (refused for what aiex may not write)."""
+        resolved, rel = self._writable(path)
+        try:
+            os.unlink(resolved)
+        except FileNotFoundError:
+            raise PathNotFound(f"{rel} does not exist under the project root {self.root}.") from None
+        except OSError as exc:
+            raise SandboxError(f"Cannot delete {rel}: {exc.strerror or exc}.") from exc
 
     @staticmethod
     def _too_large(rel: str, size: str, limit: int) -> str:

@@ -270,6 +270,22 @@ class AssistantService:
             self._loop = LoopThread(f"aiex-{self.origin}")
         return self._loop.stream(self.compare(request))
 
+    def edit_sync(self, request):
+        """:meth:`edit` for synchronous callers, on the service's loop (``cancel()`` stops the model call)."""
+        if self._loop is None:
+            from .aio import LoopThread
+
+            self._loop = LoopThread(f"aiex-{self.origin}")
+        return self._loop.stream(self.edit(request))
+
+    async def edit(self, request) -> AsyncIterator[Event]:
+        """Changes to files proposed by the model (:mod:`.edits`): the events of its turns (repair rounds
+        included), then ``EditProposed``. Nothing is written to the project."""
+        from .edits import propose
+
+        async for event in propose(self, request):
+            yield event
+
     async def compare(self, request) -> AsyncIterator[Event]:
         """One prompt to several models at once (:mod:`.compare`): a ``CompareStarted``, then every slot's
         events as they arrive."""

@@ -34,6 +34,7 @@ SURFACES = ("cli", "notebook")
 COMMAND_MODULES = (
     "aiex_kernel.interfaces.commands.assistant",
     "aiex_kernel.interfaces.commands.compare",
+    "aiex_kernel.interfaces.commands.edits",
     "aiex_kernel.interfaces.commands.sessions",
     "aiex_kernel.interfaces.commands.stats",
     "aiex_kernel.interfaces.commands.notebook",
@@ -85,6 +86,8 @@ class Context:
     run_turn: Callable[..., Result] | None = None
     #: run a comparison and render it this surface's way: (request, args) -> Result
     run_compare: Callable[..., Result] | None = None
+    #: propose an edit (or apply stored proposal ``edit_id``), review it and apply it: (request, args, edit_id=None)
+    run_edit: Callable[..., Result] | None = None
     #: an interactive conversation in a terminal: (args) -> Result
     run_chat_loop: Callable[..., Result] | None = None
     #: the notebook (interfaces.notebook.surface.NotebookSurface) when the surface is one
@@ -105,7 +108,8 @@ class Command:
     arguments: list = field(default_factory=list)
     description: str | None = None
     surfaces: tuple[str, ...] = SURFACES
-    #: the positional that takes the raw rest of the line on the notebook surfaces
+    #: the positional that takes the raw rest of the line on the notebook surfaces (or an option, ``-p``: the
+    #: text after it)
     raw: str | None = None
 
     @property

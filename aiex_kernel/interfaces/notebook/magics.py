@@ -39,6 +39,11 @@ class MagicParser(argparse.ArgumentParser):
         raise _HelpShown()
 
 
+#: first words of a ``%%aiex`` line that name a command rather than a model
+CELL_VERBS = ("edit", "compare", "chat")
+_RAW_FLAG = re.compile(r"(?:^|\s)(?:-p|--prompt)(?:\s+|$)")
+
+
 class _HelpShown(Exception):
     pass
 
@@ -100,6 +105,8 @@ def notebook_help() -> str:
     lines += ["", cell_parser().format_usage().replace("usage: ", "").rstrip(),
               "  The cell is the prompt: `chat` with the cell below the magic line. {name}, {In[n]}, {Out[n]},",
               "  {Err[n]} are filled in when they exist; every other brace stays as written.",
+              "%%aiex edit PATH... [OPTIONS]: the cell says what to change in the files (a review widget follows);",
+              "  %%aiex compare --models A,B and %%aiex chat [MODEL] take the cell as the prompt.",
               "", "Cells starting /VERB run `%aiex VERB` with the rest of the cell: /ask, /chat, /explain NAME, /fix."]
     return "\n".join(lines)
 
@@ -148,7 +155,10 @@ class AiexMagics(Magics):
         from ..commands.assistant import request_from
         from ..commands.compare import compare_request
 
-        args = cell_parser().parse_args(split_words(line))
+        words = split_words(line)
+        if words and words[0] in CELL_VERBS:
+            return self._cell_verb(words, cell)
+        args = cell_parser().parse_args(words)
         named = list(args.model_list or [])
         if args.models and args.model_word:
             raise IPythonUsageError(f"`%%aiex {args.model_word} --models ...` names models twice: give the models "
@@ -162,6 +172,25 @@ class AiexMagics(Magics):
             return self._value(surface.run_compare(compare_request(args, ctx), args), args)
         args.model = args.model_word or (named[0] if named else None)
         return self._value(surface.run_turn(request_from("chat", args, ctx), args), args)
+
+    def _cell_verb(self, words: list[str], cell: str):
+        """``%%aiex edit PATH...`` (the instruction is the cell), ``%%aiex compare --models ...`` and
+        ``%%aiex chat [MODEL]`` (the prompt is the cell)."""
+        from ..commands import parse_command, subparser
+
+        verb = words[0]
+        if verb == "chat" and len(words) > 1 and not words[1].startswith("-"):
+            words = ["chat", "-m", words[1], *words[2:]]
+        leaf = subparser(notebook_parser(), [verb])
+        args = parse_command(leaf, words[1:], f"%%aiex {verb}", IPythonUsageError)
+        args.verb = verb
+        ctx = self.surface.context()
+        if verb == "edit":
+            from ..commands.edits import edit_request
+
+            return self._value(self.surface.run_edit(edit_request(args, ctx, instruction=cell), args), args)
+        args.prompt = cell
+        return self._value(args.command.handler(args, ctx), args)
 
     def _line(self, line: str):
         from ..commands import parse_command
@@ -185,11 +214,19 @@ class AiexMagics(Magics):
 
     @staticmethod
     def _raw(parser, verb: str, line: str, command):
-        """``%aiex ask [OPTIONS] TEXT``: the options parsed as IPython splits them, the text as typed."""
-        from ..commands import split_options, subparser
+        """``%aiex ask [OPTIONS] TEXT``: the options parsed as IPython splits them, the text as typed
+        (``%aiex edit PATH... -p TEXT``: the words before ``-p``, and after it the text as typed)."""
+        from ..commands import parse_command, split_options, subparser
 
         leaf = subparser(parser, [verb])
         rest = line.strip()[len(verb):]
+        if command.raw.startswith("-"):
+            m = _RAW_FLAG.search(rest)
+            head, text = (rest[:m.start()], rest[m.end():].strip()) if m else (rest, None)
+            args = parse_command(leaf, split_words(head), f"%aiex {verb}", IPythonUsageError)
+            args.prompt = text if text is not None else getattr(args, "prompt", None)
+            args.verb = verb
+            return args
         words, text = split_options(rest, leaf)
         args = leaf.parse_args(words)
         setattr(args, command.raw, text)

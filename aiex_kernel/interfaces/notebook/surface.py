@@ -75,7 +75,8 @@ class NotebookSurface:
             sys.stdout.flush()
 
         return Context(surface="notebook", progress=True, prog="%aiex", write=write, note=self.note,
-                       service=self.service, run_turn=self.run_turn, run_compare=self.run_compare, notebook=self)
+                       service=self.service, run_turn=self.run_turn, run_compare=self.run_compare,
+                       run_edit=self.run_edit, notebook=self)
 
     @staticmethod
     def note(text: str) -> None:
@@ -253,6 +254,12 @@ class NotebookSurface:
             run.start_background()
             return Result({"compare": None}, human="", shown=True)
         return run.blocking()
+
+    def run_edit(self, request, args, edit_id: str | None = None) -> Result:
+        """An edit: its proposal, then a review widget (``--yes``: applied at once; ``--dry-run``: shown only)."""
+        from .edits import run_edit
+
+        return run_edit(self, request, args, edit_id)
 
     def on_post_run_cell(self, execution) -> None:
         """An answer that became the cell's value is shown there: its streamed display goes."""
