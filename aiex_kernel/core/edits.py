@@ -35,8 +35,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Ambiguous", "Applied", "Block", "BlockResult", "FORMAT_INSTRUCTIONS", "Located", "NoMatch", "Parsed",
-           "apply_blocks", "locate", "parse_blocks", "touches_placeholder"]
+__all__ = ["EDIT_SCHEMA", "STRUCTURED_INSTRUCTIONS", "Ambiguous", "Applied", "Block", "BlockResult",
+           "FORMAT_INSTRUCTIONS", "Located", "NoMatch", "Parsed", "apply_blocks", "blocks_from_data", "locate",
+           "parse_blocks", "touches_placeholder"]
 
 _SEARCH = re.compile(r"^\s*<{5,9}\s*SEARCH\s*$")
 _DIVIDER = re.compile(r"^\s*={5,9}\s*$")
@@ -80,6 +81,36 @@ def area(r):
 def area(r):
     return math.pi * r * r
 >>>>>>> REPLACE
+"""
+
+
+#: the same blocks as JSON (``--structured``): for providers with a JSON-schema mode
+EDIT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "explanation": {"type": "string"},
+        "edits": {"type": "array", "items": {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "target": {"type": "string"},
+                "action": {"type": "string", "enum": ["replace", "delete"]},
+                "search": {"type": "string"},
+                "replace": {"type": "string"},
+            },
+            "required": ["path", "search", "replace"],
+        }},
+    },
+    "required": ["edits"],
+}
+
+STRUCTURED_INSTRUCTIONS = """\
+Answer with one JSON object: {"explanation": "...", "edits": [{"path": ..., "search": ..., "replace": ...}]}.
+Each edit is one change: "path" is the file's path relative to the project root as shown above; "search" holds
+the existing lines to change, copied exactly from the file (enough to match one place only); "replace" the lines
+that replace them. An empty "search" creates a new file; "action": "delete" deletes the file. In a notebook,
+"target" names the cell: "cell ID", "new code cell after ID" or "new markdown cell at end".
+Only change the files you were asked to edit; new files are allowed when the task needs them.
 """
 
 
@@ -177,6 +208,19 @@ def parse_blocks(answer: str) -> Parsed:
             parsed.blocks.append(Block(path, "\n".join(lines[i + 1:divider]), "\n".join(lines[divider + 1:end]),
                                        target=target, number=number))
         i = end + 1
+    return parsed
+
+
+def blocks_from_data(data) -> Parsed:
+    """The blocks of a structured answer (a value matching :data:`EDIT_SCHEMA`)."""
+    parsed = Parsed()
+    for number, item in enumerate(data.get("edits", []) if isinstance(data, dict) else [], 1):
+        if not isinstance(item, dict) or not str(item.get("path", "")).strip():
+            parsed.problems.append(f"edit {number}: no path")
+            continue
+        action = "delete" if item.get("action") == "delete" else "replace"
+        parsed.blocks.append(Block(str(item["path"]).strip(), str(item.get("search", "")),
+                                   str(item.get("replace", "")), action, str(item.get("target", "")).strip(), number))
     return parsed
 
 

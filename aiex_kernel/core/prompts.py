@@ -210,11 +210,13 @@ def with_context(prompt: str, context: str, project: str) -> str:
             f"(some bodies elided, some files outlined):\n\n{context}\n\n---\n\n{prompt}")
 
 
-def edit_system_prompt() -> str:
-    """The system prompt of an edit turn: aiex's own, then the edit-block format with its example."""
-    from .edits import FORMAT_INSTRUCTIONS
+def edit_system_prompt(structured: bool = False) -> str:
+    """The system prompt of an edit turn: aiex's own, then the edit-block format with its example (or, for
+    ``structured``, the JSON form of the same blocks)."""
+    from .edits import FORMAT_INSTRUCTIONS, STRUCTURED_INSTRUCTIONS
 
-    return f"{SYSTEM_PROMPT} You change the user's files by answering with edit blocks.\n\n{FORMAT_INSTRUCTIONS}"
+    form = STRUCTURED_INSTRUCTIONS if structured else FORMAT_INSTRUCTIONS
+    return f"{SYSTEM_PROMPT} You change the user's files by answering with edit blocks.\n\n{form}"
 
 
 def edit_files_text(files: Sequence[tuple[str, str | None]]) -> str:

@@ -51,6 +51,8 @@ class TurnRequest:
     error_source: str | None = None  #: fix: the code that raised
     #: text sent before the prompt but not remembered as what was asked (a notebook's recent cells)
     attachments: str = ""
+    #: a JSON schema the answer must follow (structured output: the provider's JSON mode where it has one)
+    json_schema: dict | None = None
 
     def __post_init__(self) -> None:
         if self.command not in COMMANDS:
@@ -115,6 +117,7 @@ class EditRequest:
     clear_outputs: bool = False  #: clear the outputs of the notebook code cells an edit changes
     attachments: str = ""
     parent: str = ""  #: the edit whose failing test this repairs
+    structured: bool = False  #: ask for the blocks as JSON (the provider's JSON-schema mode where it has one)
     feedback: str = ""  #: what went wrong with the parent (a failing test's output)
 
     def __post_init__(self) -> None:

@@ -72,7 +72,7 @@ class AskPlan:
 def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), system: str | None = None,
              context_root: Path | None = None, budget: int | None = None, max_tokens: int = 1024,
              temperature: float | None = None, progress: bool = False, focus: str = "",
-             pinned: Sequence[str] = (), attachments: str = "") -> AskPlan:
+             pinned: Sequence[str] = (), attachments: str = "", json_schema=None) -> AskPlan:
     """Build the request for ``prompt``: project context (when ``context_root``), redacted as it will leave.
 
     ``focus`` (the notebook's recent code) pulls the context towards the files its names come from;
@@ -96,7 +96,7 @@ def plan_ask(prompt: str, *, choice, settings, history: Sequence[Message] = (), 
             if context.text:
                 text = with_context(prompt, context.text, Path(context_root).name)
     request = AiexRequest(messages=(*history, Message("user", text)), model=choice.model, system=system,
-                          max_tokens=max_tokens, temperature=temperature)
+                          max_tokens=max_tokens, temperature=temperature, json_schema=json_schema)
     redacted: dict[str, int] = dict(context.redacted) if context is not None else {}
     request, found = choice.spec.build().prepared(request)  # as the provider will send it
     for kind, n in found.items():

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..core.edits import Applied, Block, BlockResult, apply_blocks, parse_blocks
+from ..core.edits import EDIT_SCHEMA, Applied, Block, BlockResult, apply_blocks, blocks_from_data, parse_blocks
 from ..core.events import Answered, EditApplied, EditProposed, EditTested, EditUndone, Event, Failed
 from ..core.requests import EditRequest, TurnRequest
 from ..errors import (
@@ -230,8 +230,9 @@ async def propose(service, request: EditRequest) -> AsyncIterator[Event]:
         files_text = edit_files_text([(p, _for_prompt(p, t, request)) for p, t in working.items()])
         turn = TurnRequest(command="edit", prompt=prompt, model=request.model, session=request.session,
                            memory=False, context=replace(context, focus=_focus(working)),
-                           system=edit_system_prompt(), max_tokens=request.max_tokens,
+                           system=edit_system_prompt(request.structured), max_tokens=request.max_tokens,
                            temperature=request.temperature,
+                           json_schema=dict(EDIT_SCHEMA) if request.structured else None,
                            attachments="\n\n".join(x for x in (request.attachments, files_text) if x))
         answer = None
         async for event in service.turn(turn):
@@ -244,7 +245,7 @@ async def propose(service, request: EditRequest) -> AsyncIterator[Event]:
                 return
         if answer is None:
             return
-        parsed = parse_blocks(answer.text)
+        parsed = _parsed(answer.text, request.structured)
         failures: list[tuple[int, str, str]] = [(0, "answer", p) for p in parsed.problems]
         round_refused: list[dict] = []
         by_file: dict[str, list[Block]] = {}
@@ -288,6 +289,19 @@ async def propose(service, request: EditRequest) -> AsyncIterator[Event]:
         [c.after for c in changes])
     service.append(proposed)
     yield proposed
+
+
+def _parsed(text: str, structured: bool):
+    """The blocks of an answer: edit blocks in text, or (``structured``) the JSON value's edits."""
+    if not structured:
+        return parse_blocks(text)
+    from ..core.edits import Parsed
+    from ..core.structured import StructuredError, parse_structured
+
+    try:
+        return blocks_from_data(parse_structured(text, EDIT_SCHEMA))
+    except StructuredError as exc:
+        return Parsed(problems=[f"the answer is not the JSON asked for: {exc}"])
 
 
 def _decoded(data: bytes | None):

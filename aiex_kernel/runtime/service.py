@@ -488,7 +488,8 @@ class AssistantService:
                         system=request.system or system_prompt(request.format), context_root=root,
                         budget=request.context.budget, max_tokens=request.max_tokens,
                         temperature=request.temperature, focus=request.context.focus, pinned=pinned,
-                        attachments=request.attachments, progress=self.origin != "server")
+                        attachments=request.attachments, progress=self.origin != "server",
+                        json_schema=request.json_schema)
 
     def provider(self, spec):
         key = spec.cache_key()

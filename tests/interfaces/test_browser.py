@@ -96,7 +96,8 @@ def test_the_comparison_widget_uses_an_answer_in_the_next_cell(lab, browser):
         use_b.wait_for(timeout=90000)  # the first widget of a page waits for the widget manager to load
         page.wait_for_function("() => [...document.querySelectorAll('button')]"
                                ".some(b => b.textContent.trim() === 'Use B' && !b.disabled)", timeout=30000)
-        assert page.get_by_role("button", name="A better").is_enabled()
+        page.wait_for_function("() => [...document.querySelectorAll('button')]"  # votes open when both are done
+                               ".some(b => b.textContent.trim() === 'A better' && !b.disabled)", timeout=30000)
         shoot(page, "compare-widget")
         use_b.click()
         page.wait_for_function("() => window.jupyterapp.shell.currentWidget.content.widgets.length >= 2",

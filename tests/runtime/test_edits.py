@@ -282,3 +282,15 @@ def test_a_repair_request_carries_the_test_output_to_the_model(service, llm_serv
     assert "the test command failed" in sent and "AssertionError: area(1) == 3.14" in sent
     assert "return math.pi * r * r" in sent  # the files as they are now
     assert repair.parent == first.edit and repair.rounds == 1 and repair.files[0]["kind"] == "modify"
+
+
+def test_structured_edits_use_the_providers_json_schema_mode(service, llm_server, project):
+    calc = project / "geo" / "calc.py"
+    llm_server.reply_json = {"explanation": "use the constant", "edits": [
+        {"path": "geo/calc.py", "search": "    return 3.14 * r * r", "replace": "    return math.pi * r * r"}]}
+    _, proposed = propose(service, [calc], structured=True)
+    body = llm_server.last["body"]
+    assert body["response_format"]["type"] == "json_schema"
+    assert '"edits"' in body["messages"][0]["content"]  # the JSON form is what the system prompt describes
+    apply_edit(service, proposed.edit)
+    assert "math.pi * r * r" in calc.read_text()

@@ -25,6 +25,9 @@ EDIT_ARGS = [
         help="times a block that does not apply (or a failing --test) goes back to the model (default 2)"),
     arg("--outputs", action="store_true", help="send notebooks' text outputs with their cells (default: never)"),
     arg("--clear-outputs", action="store_true", help="clear the outputs of the notebook code cells the edit changes"),
+    arg("--structured", action="store_true",
+        help="ask for the blocks as JSON: the provider's JSON-schema mode where it has one (OpenAI, Ollama, "
+             "LM Studio, the embedded model), else the schema in the prompt; the answer is validated"),
     arg("--max-tokens", type=int, default=4096, metavar="N", help="longest answer in tokens (default 4096)"),
     arg("--temperature", type=float, metavar="T", help="sampling temperature (default: the model's)"),
 ]
@@ -69,7 +72,8 @@ def edit_request(args, ctx, instruction: str | None = None):
         context=ContextOptions(path=args.context, enabled=args.use_context, budget=args.context_budget,
                                root=getattr(args, "root", None)),
         root=getattr(args, "root", None), max_tokens=args.max_tokens, temperature=args.temperature,
-        repair_rounds=args.repair_rounds, outputs=args.outputs, clear_outputs=args.clear_outputs)
+        repair_rounds=args.repair_rounds, outputs=args.outputs, clear_outputs=args.clear_outputs,
+        structured=args.structured)
 
 
 @REGISTRY.command("apply", "edit", help="apply a proposed edit without asking the model again",
