@@ -277,7 +277,7 @@ def _near_copy(func: Func, rng: random.Random, within: range | None = None) -> t
     """(variant, a copy of the function differing by one line): renamed, or one body line changed."""
     body = list(func.body)
     d = func.def_line - func.start
-    candidates = [k for k in (within or range(d + 1, len(body))) if body[k].strip()]
+    candidates = [k for k in (range(d + 1, len(body)) if within is None else within) if body[k].strip()]
     if within is None and rng.random() < 1 / 3 and f"def {func.name}(" in body[d]:
         body[d] = body[d].replace(f"def {func.name}(", f"def {func.name}_copy(", 1)
         return "renamed copy", body
@@ -497,11 +497,12 @@ def apply_undo(files: int, repeat: int, seed: int) -> dict:
     project = project_files(files, random.Random(seed))
     applies, undoes, intact = [], [], True
     with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as data:
+        (Path(root) / "pkg").mkdir()
         for name, before, _ in project:
-            (Path(root) / "pkg").mkdir(exist_ok=True)
             (Path(root) / "pkg" / name).write_bytes(before)
         sandbox, journal = Sandbox(root), Journal(data)
-        entries = [JournalFile(f"pkg/{name}", "modify", digest(before), digest(after)) for name, before, after in project]
+        entries = [JournalFile(f"pkg/{name}", "modify", digest(before), digest(after))
+                   for name, before, after in project]
         contents = [after for _, _, after in project]
         for r in range(repeat):
             edit = f"bench{r}"

@@ -152,7 +152,11 @@ _NOTEBOOK_TARGET = re.compile(
 def _path_line(line: str) -> tuple[str, str] | None:
     """(path, notebook target) from a line that names a file, or None when it cannot be one."""
     text = line.strip().strip("*`").strip()
-    text = _FILE_PREFIX.sub("", text.lstrip("#").strip()).strip().strip("`*\"'").rstrip(":").strip()
+    text = _FILE_PREFIX.sub("", text.lstrip("#").strip()).strip()
+    previous = None
+    while text != previous:  # **`src/a.py`**:, `src/a.py`:, "src/a.py" ...
+        previous = text
+        text = text.strip().strip("`*\"'").rstrip(":").strip()
     if not text or len(text) > 300 or _FENCE.match(line) or text.startswith(("<<<<", "====", ">>>>")):
         return None
     m = _NOTEBOOK_TARGET.match(text)
@@ -288,7 +292,7 @@ def _trim_blank_edges(lines: list[str]) -> list[str]:
 def locate(text: str, search: str, replace: str) -> Located:
     """Where ``search`` is in ``text`` (one place, or :class:`Ambiguous` / :class:`NoMatch`) and what replaces it."""
     file_lines = _lines(text)
-    s_lines, r_lines = _lines(search.removesuffix("\n")), _lines(replace.removesuffix("\n"))
+    s_lines, r_lines = _lines(search), _lines(replace)
     if not _trim_blank_edges(s_lines):
         raise NoMatch("SEARCH is empty, but the file exists: to add lines, SEARCH for the lines next to where "
                       "they go and repeat them in REPLACE")
@@ -422,47 +426,78 @@ def _elided(file_lines, s_lines, r_lines):
     s_base = _base([line for p in pieces for line in p])
     if s_base is None:
         return []
-    floors = [len(_indent(s_lines[k])) - len(s_base) for k in marks]
+    floor = _block_floor([line for p in pieces for line in p], s_base)
     results = []
     for start in range(len(file_lines)):
-        chain = _chain(file_lines, pieces, floors, start, s_base)
+        chain = _chain(file_lines, pieces, floor, start, s_base)
         if chain is None:
             continue
         spans, f_base = chain
         gaps = [file_lines[a_end:b_start] for (_, a_end), (b_start, _) in zip(spans, spans[1:])]
         replacement, prev = [], 0
         for g, k in enumerate(r_marks):
-            replacement += _reindent(r_lines[prev:k], s_base, f_base) + gaps[g]
+            before = _trim_blank_end(r_lines[prev:k])  # the gap brings the file's own blank lines
+            replacement += _reindent(before, s_base, f_base) + gaps[g]
             prev = k + 1
+            while prev < len(r_lines) and not r_lines[prev].strip() and (g + 1 == len(r_marks) or prev < r_marks[g + 1]):
+                prev += 1
         replacement += _reindent(r_lines[prev:], s_base, f_base)
         results.append(Located(spans[0][0], spans[-1][1], tuple(replacement), "elided lines"))
     return results
 
 
-def _chain(file_lines, pieces, floors, start, s_base):
-    """The spans of every piece, the first at ``start`` and each next one at the nearest place after the one
-    before, the gap holding no line indented less than its marker; None when there is no such chain."""
+def _trim_blank_end(lines: list[str]) -> list[str]:
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    return lines[:end]
+
+
+_DECORATOR = re.compile(r"^\s*@")
+
+
+def _block_floor(lines: list[str], s_base: str) -> int:
+    """How far in (relative to ``s_base``) every elided line must be: the indentation of SEARCH's first line
+    that is not a decorator, one deeper when every later line is deeper than it (the body of what it opens)."""
+    real = [line for line in lines if line.strip() and not _DECORATOR.match(line)]
+    if not real:
+        return 0
+    head = len(_indent(real[0])) - len(s_base)
+    deeper = all(len(_indent(line)) - len(s_base) > head for line in real[1:])
+    return head + 1 if deeper and len(real) > 1 else head
+
+
+def _chain(file_lines, pieces, floor, start, s_base):
+    """The spans of every piece, the first at ``start`` and each next one after the one before, the lines
+    between indented at least ``floor`` (relative to the shift) so they stay inside the block SEARCH is in;
+    None when there is no such chain. A piece that fits two places within that reach is :class:`Ambiguous`."""
     first = _piece_matches(file_lines, pieces[0], start, s_base)
     if first is None:
         return None
     end, f_base = first
     spans = [(start, end)]
-    for g, piece in enumerate(pieces[1:]):
-        floor = len(f_base) + max(0, floors[g])
-        j, found = end, None
+    limit = len(f_base) + floor
+    for piece in pieces[1:]:
+        found = []
+        j = end
         while j < len(file_lines):
             m = _piece_matches(file_lines, piece, j, s_base, f_base)
             if m is not None:
-                found = (j, m[0])
-                break
+                found.append((j, m[0]))
+                if len(found) > 1:
+                    break
             line = file_lines[j]
-            if line.strip() and len(_indent(line)) < floor:
-                return None
+            if line.strip() and len(_indent(line)) < limit:
+                break
             j += 1
-        if found is None:
+        if not found:
             return None
-        spans.append(found)
-        end = found[1]
+        if len(found) > 1:
+            raise Ambiguous(f"the lines after `...` match more than one place after line {start + 1} (lines "
+                            f"{found[0][0] + 1} and {found[1][0] + 1}); include more of the lines around the change "
+                            "so that it matches one")
+        spans.append(found[0])
+        end = found[0][1]
     return spans, f_base
 
 

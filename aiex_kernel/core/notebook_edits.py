@@ -161,8 +161,9 @@ def apply_notebook_blocks(text: str | None, blocks: list[Block], *, clear_output
         return Applied(new, results)
     nb = read(text)
     applied = Applied(text)
+    placed: dict[str, str] = {}  #: anchor cell -> the last new cell put after it (so new cells keep their order)
     for block in blocks:
-        result = _apply_one(nb, block, clear_outputs)
+        result = _apply_one(nb, block, clear_outputs, placed)
         applied.results.append(result)
     if not any(r.ok for r in applied.results):
         return applied
@@ -178,7 +179,7 @@ def apply_notebook_blocks(text: str | None, blocks: list[Block], *, clear_output
     return applied
 
 
-def _apply_one(nb, block: Block, clear_outputs: bool) -> BlockResult:
+def _apply_one(nb, block: Block, clear_outputs: bool, placed: dict[str, str]) -> BlockResult:
     if not block.target:
         if block.action == "delete":
             return BlockResult(block, False, reason="deleting a whole notebook is not allowed here; delete its cells "
@@ -191,13 +192,21 @@ def _apply_one(nb, block: Block, clear_outputs: bool) -> BlockResult:
         if block.search.strip():
             return BlockResult(block, False, reason="a new cell has no SEARCH side: leave it empty")
         if after:
-            i = _find(nb, anchor)
+            i = _find(nb, placed.get(anchor, anchor))
+            if i is None:
+                i = _find(nb, anchor)
             if i is None:
                 return BlockResult(block, False, reason=f"there is no cell {anchor} to put the new cell after")
             at = i + 1
+        elif end == "start":
+            at = _find(nb, placed["@start"]) + 1 if "@start" in placed else 0
         else:
-            at = 0 if end == "start" else len(nb.cells)
-        nb.cells.insert(at, _new_cell(nb, kind, block.replace, block.number))
+            at = len(nb.cells)
+        cell = _new_cell(nb, kind, block.replace, block.number)
+        nb.cells.insert(at, cell)
+        key = cell.get("id")
+        if key:
+            placed[anchor if after else "@start" if end == "start" else "@end"] = key
         return BlockResult(block, True, how="new cell", line=at + 1)
     cell_ref = _CELL.match(block.target)
     if cell_ref is None:
@@ -279,11 +288,13 @@ def partial_notebook(old_text: str, new_text: str, chosen: set[int]) -> str:
             result.append((key, cell))
         elif change.kind == "changed":
             result.append((key, new_cells[key]))
+    order = [k for k, _ in _cells(new_nb)]
     for change in changes:
         if change.kind == "new" and change.index in chosen:
-            at = 0
-            if change.after is not None:
-                at = next((i + 1 for i, (k, _) in enumerate(result) if k == change.after), len(result))
+            present = {k for k, _ in result}
+            earlier = order[:order.index(change.cell)]
+            anchor = next((k for k in reversed(earlier) if k in present), None)  # the nearest cell kept before it
+            at = 0 if anchor is None else next(i + 1 for i, (k, _) in enumerate(result) if k == anchor)
             result.insert(at, (change.cell, new_cells[change.cell]))
     old_nb.cells = [c for _, c in result]
     nbformat.validate(old_nb)

@@ -1,7 +1,8 @@
 """A text file's bytes as text and back, unchanged wherever the text did not change.
 
 :func:`decode` finds the encoding (a UTF-8 byte-order mark, UTF-8, a PEP 263 coding
-line, else Latin-1, which maps every byte to one character and back) and the line
+line whose codec gives the same bytes back, else Latin-1, which maps every byte to one
+character and back) and the line
 ending (CRLF when every line ends so); the text has ``\\n`` line endings. A file that
 mixes CRLF and LF lines keeps its ``\\r`` characters in the text, where matching that
 forgives trailing whitespace finds them and the lines not edited keep them.
@@ -45,7 +46,9 @@ def decode(data: bytes) -> Decoded:
         encoding = _declared(body) or "latin-1"
         try:
             text = body.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
+            if text.encode(encoding) != body:  # a codec that maps two byte sequences to one character
+                raise UnicodeDecodeError(encoding, body, 0, 1, "does not round-trip")
+        except (UnicodeError, LookupError):
             encoding, text = "latin-1", body.decode("latin-1")
     crlf = text.count("\r\n")
     lf = text.count("\n") - crlf

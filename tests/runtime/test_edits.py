@@ -294,3 +294,19 @@ def test_structured_edits_use_the_providers_json_schema_mode(service, llm_server
     assert '"edits"' in body["messages"][0]["content"]  # the JSON form is what the system prompt describes
     apply_edit(service, proposed.edit)
     assert "math.pi * r * r" in calc.read_text()
+
+
+def test_a_deletion_is_reviewed_applied_and_undone_like_any_change(service, llm_server, project):
+    old = project / "geo" / "old.py"
+    old.write_text("LEGACY = True\n")
+    old.chmod(0o640)
+    llm_server.reply_text = "geo/old.py\n<<<<<<< DELETE\n>>>>>>> DELETE\n"
+    _, proposed = propose(service, [old], "remove the legacy module")
+    assert proposed.files[0]["kind"] == "delete" and proposed.files[0]["after"] is None
+    proposal = load_proposal(service, proposed.edit)
+    assert "+++ /dev/null" in proposal.diff and "-LEGACY = True" in proposal.diff
+    assert old.exists()
+    apply_edit(service, proposed.edit)
+    assert not old.exists()
+    undo_edit(service)
+    assert old.read_text() == "LEGACY = True\n" and stat.S_IMODE(old.stat().st_mode) == 0o640
