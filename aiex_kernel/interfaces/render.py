@@ -93,10 +93,17 @@ def cluster_text(info: dict) -> str:
         return info["message"]
     lines = [f"{info['kind']} cluster at {info['address']}",
              f"  workers: {info['workers']} ({info['threads']} threads, {_size(info['memory_bytes'])} memory)"]
+    if info.get("hosts"):
+        lines.append(f"  hosts: {', '.join(info['hosts'])}")
     if info.get("pid"):
         lines.append(f"  pid: {info['pid']}")
     if info.get("dashboard"):
         lines.append(f"  dashboard: {info['dashboard']}")
+    for m in info.get("members") or []:
+        resources = " ".join(f"{k}={v:g}" for k, v in sorted(m["resources"].items())) or "no resources"
+        versions = ", ".join(f"{k} {m[k]}" for k in ("python", "aiex", "distributed") if m.get(k))
+        lines.append(f"  - {m['address']} on {m['host']}: {m['threads']} threads, {_size(m['memory_bytes'])}, "
+                     f"{resources}" + (f" ({versions})" if versions else ""))
     for problem in info.get("version_warnings", []):
         lines.append(f"  version mismatch: {problem}")
     return "\n".join(lines)

@@ -49,9 +49,15 @@ class ClusterInfo:
     threads: int
     memory_bytes: int
     dashboard: str | None
+    #: per worker: address, host, name, threads, memory limit, resources, Python and aiex/distributed versions
+    members: list[dict] | None = None
+
+    @property
+    def hosts(self) -> list[str]:
+        return sorted({m["host"] for m in self.members or []})
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "hosts": self.hosts}
 
 
 class Runtime:
@@ -169,6 +175,19 @@ class Runtime:
     def info(self) -> ClusterInfo:
         client = self.client
         workers = client.scheduler_info(n_workers=-1)["workers"]
+        try:
+            versions = client.get_versions(check=False, packages=EXTRA_PACKAGES).get("workers", {})
+        except Exception:  # noqa: BLE001 - a worker that cannot say its versions is still listed
+            versions = {}
+        members = []
+        for address, w in sorted(workers.items()):
+            v = versions.get(address) or {}
+            packages = v.get("packages", {}) if isinstance(v, dict) else {}
+            members.append({"address": address, "host": w.get("host") or address.split("://")[-1].rsplit(":", 1)[0],
+                            "name": str(w.get("name", "")), "threads": w.get("nthreads", 0),
+                            "memory_bytes": w.get("memory_limit", 0) or 0, "resources": dict(w.get("resources") or {}),
+                            "python": packages.get("python"), "aiex": packages.get("aiex"),
+                            "distributed": packages.get("distributed")})
         return ClusterInfo(
             kind=self.kind or "local",
             address=client.scheduler.address,
@@ -176,6 +195,7 @@ class Runtime:
             threads=sum(w.get("nthreads", 0) for w in workers.values()),
             memory_bytes=sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
             dashboard=client.dashboard_link if (self.settings.dashboard or self.kind != "local") else None,
+            members=members,
         )
 
     def nthreads(self) -> int:

@@ -122,6 +122,9 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
     token = uuid.uuid4().hex[:12]
     name = getattr(task, "__name__", "task").replace("_", "-")
     futures, sizes = [], {}
+    from .deployment import resource_kwargs
+
+    placement = resource_kwargs(client, "cpu")  # parsing goes to the workers that advertise cpu, if any do
     with progress_bar(total, description, enabled=progress) as bar:
         # read and submit batch by batch: workers start while the client still reads
         for i, names in enumerate(batches):
@@ -129,7 +132,7 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
             bar.advance(len(names) - len(items))
             if not items:
                 continue
-            fut = client.submit(task, items, *args, key=f"aiex-{name}-{token}-{i}", pure=False)
+            fut = client.submit(task, items, *args, key=f"aiex-{name}-{token}-{i}", pure=False, **placement)
             sizes[fut.key] = len(items)
             futures.append(fut)
         try:

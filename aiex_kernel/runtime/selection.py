@@ -41,7 +41,11 @@ async def _runs(slots: list[dict], on_cluster: bool, settings) -> list[CodeCheck
         from .cluster import get_runtime
 
         client = await asyncio.to_thread(get_runtime(settings).ensure_workers)
-        futures = {i: client.submit(run_python, t, pure=False) for i, t in enumerate(texts) if t is not None}
+        from .deployment import resource_kwargs
+
+        placement = await asyncio.to_thread(resource_kwargs, client, "cpu")
+        futures = {i: client.submit(run_python, t, pure=False, **placement) for i, t in enumerate(texts)
+                   if t is not None}
         done = await asyncio.to_thread(client.gather, list(futures.values()))
         results = dict(zip(futures, done))
     else:

@@ -1,6 +1,9 @@
-"""``aiex start|show|stop cluster``: the shared local Dask cluster."""
+"""``aiex start|show|stop cluster`` (the shared local Dask cluster), ``aiex start scheduler|worker`` (a real
+deployment across hosts, from the stock Dask processes)."""
 
 from __future__ import annotations
+
+import os
 
 from .registry import REGISTRY, Result, arg
 
@@ -25,8 +28,6 @@ def start_cluster(args, ctx) -> Result:
     """Start a Dask scheduler and workers as background processes on 127.0.0.1 (tcp) and
     record the address in the data directory; aiex processes and kernels on this
     machine attach to it instead of starting their own. `aiex stop cluster` stops it."""
-    import os
-
     from ...errors import UsageError
     from ...runtime.shared_cluster import start_shared
 
@@ -50,9 +51,8 @@ def start_cluster(args, ctx) -> Result:
 )
 def show_cluster(args, ctx) -> Result:
     """Show the cluster this process would use: an explicit scheduler, the shared
-    local cluster, or none yet (a local one is then started on demand)."""
-    import os
-
+    local cluster, or none yet (a local one is then started on demand): its hosts, and
+    each worker's threads, memory, resources and versions; the dashboard link when on."""
     from ...runtime.cluster import Runtime
     from ...runtime.shared_cluster import read_state
     from ...runtime.versions import EXTRA_PACKAGES, version_problems
@@ -87,3 +87,116 @@ def stop_cluster(args, ctx) -> Result:
 
     state = stop_shared(_settings(args).data_dir)
     return Result({"stopped": True, **state}, human=f"Stopped the shared aiex cluster at {state['address']}.")
+
+
+def _tls_files(args):
+    """The certificates given with --tls-ca-file/--tls-cert/--tls-key (all three, or none)."""
+    from ...errors import UsageError
+    from ...runtime.deployment import TLSFiles
+
+    given = [getattr(args, k, None) for k in ("tls_ca_file", "tls_cert", "tls_key")]
+    if not any(given):
+        return None
+    if not all(given):
+        raise UsageError("TLS needs all three of --tls-ca-file, --tls-cert and --tls-key.")
+    for path in given:
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such certificate or key file.")
+    return TLSFiles(*given)
+
+
+_TLS_ARGS = [
+    arg("--tls-ca-file", metavar="PEM", help="the CA certificate(s) that sign the cluster's certificates (TLS)"),
+    arg("--tls-cert", metavar="PEM", help="this process's certificate (TLS)"),
+    arg("--tls-key", metavar="PEM", help="this process's private key (TLS)"),
+]
+
+
+def _launch(argv, args, what: str) -> Result:
+    import shlex
+
+    from ...runtime.deployment import exec_argv
+
+    line = shlex.join(argv)
+    if args.dry_run:
+        return Result({"argv": argv}, human=line)
+    exec_argv(argv)  # becomes the stock Dask process; never returns
+    return Result({"argv": argv}, human=f"{what}: {line}")  # pragma: no cover
+
+
+@REGISTRY.command(
+    "start", "scheduler", surfaces=("cli",),
+    help="run a Dask scheduler here (the stock `dask scheduler`) for workers on other hosts to join",
+    args=[
+        arg("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; another host's workers "
+                                                "need this machine's address or 0.0.0.0, with --tls)"),
+        arg("--port", type=int, default=8786, help="port (default 8786; 0: any free port)"),
+        arg("--dashboard", action="store_true", help="serve the Dask dashboard (at --dashboard-address)"),
+        arg("--dashboard-address", default=":8787", metavar="ADDR", help="where the dashboard listens (:8787)"),
+        arg("--scheduler-file", metavar="FILE", help="write the scheduler's address to FILE (for workers to read)"),
+        *_TLS_ARGS,
+        arg("--dry-run", action="store_true", help="print the command that would run, and run nothing"),
+    ],
+)
+def start_scheduler(args, ctx) -> Result:
+    """Become the stock Dask scheduler (`python -m distributed.cli.dask_scheduler`) with aiex's defaults:
+    loopback unless --host, no dashboard (and nothing on port 8787) unless --dashboard, TLS with the three
+    --tls-* files (or make them with `aiex start cluster --tls`). Workers join with `aiex start worker
+    --scheduler tcp://HOST:PORT` (tls:// with TLS); aiex processes use it with --scheduler or AIEX_SCHEDULER.
+    It runs in the foreground until stopped (Ctrl-C)."""
+    from ...errors import UsageError
+    from ...runtime.deployment import SchedulerOptions, scheduler_argv
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535.")
+    tls = _tls_files(args)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and tls is None:
+        ctx.note(f"the scheduler listens on {args.host} without TLS: anyone who can reach it can run code on the "
+                 "workers; add --tls-ca-file/--tls-cert/--tls-key (see docs/scaling.md)")
+    argv = scheduler_argv(SchedulerOptions(args.host, args.port, args.dashboard, args.dashboard_address,
+                                           args.scheduler_file, tls))
+    return _launch(argv, args, "scheduler")
+
+
+@REGISTRY.command(
+    "start", "worker", surfaces=("cli",),
+    help="run Dask workers here (the stock `dask worker`) that join a scheduler, with resources for aiex",
+    args=[
+        arg("--scheduler", metavar="ADDRESS", help="the scheduler, tcp://host:8786 (tls://... with TLS)"),
+        arg("--scheduler-file", metavar="FILE", help="read the scheduler's address from FILE"),
+        arg("--nthreads", type=int, default=1, metavar="N", help="threads per worker process (default 1)"),
+        arg("--nworkers", type=int, default=1, metavar="N", help="worker processes (default 1)"),
+        arg("--memory-limit", default="auto", metavar="BYTES", help="per worker process (default auto)"),
+        arg("--resources", metavar="'cpu=N io=M'",
+            help="what this worker offers aiex: cpu (parsing, indexing) and io (model calls at once); default "
+                 "cpu=THREADS io=16; 'io=32' for a worker that only calls models"),
+        arg("--name", help="the worker's name"),
+        arg("--listen-host", dest="listen_host", metavar="HOST",
+            help="address the worker listens on (default: the one that reaches the scheduler)"),
+        *_TLS_ARGS,
+        arg("--dry-run", action="store_true", help="print the command that would run, and run nothing"),
+    ],
+)
+def start_worker(args, ctx) -> Result:
+    """Become the stock Dask worker (`python -m distributed.cli.dask_worker`) joining --scheduler, with the
+    resources aiex places work by: parsing and indexing ask for `cpu`, model calls go to workers with `io`
+    (when any worker of the cluster advertises them). It runs in the foreground until stopped (Ctrl-C)."""
+    from ...errors import UsageError
+    from ...runtime.deployment import WorkerOptions, parse_resources, worker_argv
+
+    address = args.scheduler or os.environ.get("AIEX_SCHEDULER")
+    if not address and not args.scheduler_file:
+        raise UsageError("Name the scheduler: `aiex start worker --scheduler tcp://HOST:8786` (or --scheduler-file).")
+    if args.nthreads < 1 or args.nworkers < 1:
+        raise UsageError("--nthreads and --nworkers must be at least 1.")
+    if args.resources:
+        try:
+            parse_resources(args.resources)
+        except ValueError as exc:
+            raise UsageError(f"--resources: {exc}.") from None
+    tls = _tls_files(args)
+    if address and address.startswith("tls://") and tls is None:
+        raise UsageError(f"{address} is a TLS scheduler: give --tls-ca-file, --tls-cert and --tls-key.")
+    argv = worker_argv(WorkerOptions(address, args.scheduler_file, args.nthreads, args.nworkers, args.memory_limit,
+                                     args.resources, args.name, args.listen_host, tls))
+    return _launch(argv, args, "worker")

@@ -143,7 +143,9 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
             queue.put_nowait((i, "refused", refused))
         else:
             open_slots.add(i)
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+    from ..deployment import io_workers
+
+    workers = io_workers(client)  # model calls go to the workers that advertise io, if any do
     ordered = sorted(open_slots)
     groups = [[(i, calls[i]) for i in ordered[g::len(workers)]] for g in range(len(workers))]
     groups = [(w, g) for w, g in zip(workers, groups) if g]
