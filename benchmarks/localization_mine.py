@@ -108,9 +108,18 @@ def question_of(subject: str) -> str:
     return first if len(first) >= MIN_SUBJECT else q
 
 
+#: words that say a fix happened but not what it does ("fixed gevent problem", "fixed bug and updated logo")
+_GENERIC = set("""fix fixed fixes fixing bug bugs bugfix issue issues problem problems error errors and the for with
+some small minor another more other stuff things thing regression broken update updated logo case cases this that
+from into when was were has have been also initial quick""".split())
+
+
 def subject_ok(subject: str) -> bool:
     q = question_of(subject)
     if not MIN_SUBJECT <= len(q) <= MAX_SUBJECT:
+        return False
+    content = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{2,}", q) if w.lower() not in _GENERIC]
+    if len(content) < 2:  # it must say what behaves how
         return False
     if subject.lower().startswith(("merge", "revert", "release", "bump", "version")):
         return False

@@ -86,13 +86,18 @@ def read_batch(sandbox: Sandbox, names: Sequence[str], skipped: list[tuple[str, 
 
 def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: Callable[..., Any], *args: Any,
                      on_cluster: bool, settings, progress: bool, description: str, runtime=None,
-                     preread: dict[str, bytes] | None = None) -> BatchRun:
+                     preread: dict[str, bytes] | None = None, send_paths: bool = False) -> BatchRun:
     """``task(items, *args)`` for each batch of paths; ``preread`` holds bytes already read (the others are
-    read as their batch is submitted, so workers start while the client still reads)."""
+    read as their batch is submitted, so workers start while the client still reads). With ``send_paths``
+    (workers on this machine that read the files themselves) a batch is its paths, plus ``(path, bytes)``
+    for those in ``preread``."""
     run = BatchRun()
     total = sum(len(b) for b in batches)
 
-    def items_of(names) -> list[tuple[str, bytes]]:
+    def items_of(names) -> list:
+        if send_paths:
+            known = preread or {}
+            return [(n, known[n]) if n in known else n for n in names]
         if not preread:
             return read_batch(sandbox, names, run.skipped)
         known = [(n, preread[n]) for n in names if n in preread]

@@ -7,7 +7,7 @@ import json
 
 import nbformat
 import pytest
-from hypothesis import given, reject, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -411,10 +411,8 @@ def file_and_slice(draw, pool):
     lines = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=12).filter(lambda ls: any(s.strip() for s in ls)))
     i = draw(st.integers(0, len(lines) - 1))
     j = draw(st.integers(i + 1, len(lines)))
-    replace = draw(st.lists(st.sampled_from(pool), max_size=4))
-    # a blank last line on either side is the known bug above (test_a_blank_last_line_of_*), left out here
-    if lines[j - 1] == "" or (replace and replace[-1] == ""):
-        reject()
+    # one blank line and no lines are the same REPLACE text (""), so [""] is left out
+    replace = draw(st.lists(st.sampled_from(pool), max_size=4).filter(lambda r: r != [""]))
     return lines, i, j, replace
 
 
@@ -448,7 +446,7 @@ def test_a_unique_slice_with_a_real_line_is_always_applied(case):
 
 @given(st.lists(st.sampled_from(PLAIN_LINES + MARKER_LINES), max_size=4),
        st.lists(st.sampled_from(PLAIN_LINES + MARKER_LINES), min_size=1, max_size=4).filter(
-           lambda p: p[-1] != "" and any(s.strip() for s in p)),
+           lambda p: any(s.strip() for s in p)),
        st.lists(st.sampled_from(PLAIN_LINES), max_size=4),
        st.lists(st.sampled_from(PLAIN_LINES), max_size=4),
        st.lists(st.sampled_from(PLAIN_LINES), max_size=3))

@@ -2,10 +2,12 @@
 
 A file whose size and modification time match the manifest is not read; one that
 differs is read and hashed, and re-indexed only if its content changed. Changed
-and new files go into one new segment (chunking and term counting run as cluster
-tasks for large jobs); deleted files drop out of the manifest. When segments pile
-up (more than ``MAX_SEGMENTS``, or more dead chunks than live ones) the live data
-is merged into one segment, without re-chunking anything.
+and new files go into a new segment (chunking and term counting run as cluster
+tasks for large jobs, and there each task writes its batch as a segment of its
+own, :mod:`.parts`: the client merges only the manifest); deleted files drop out
+of the manifest. When segments pile up (those of more than ``MAX_SEGMENTS`` builds,
+or more dead chunks than live ones) the live data is merged into one segment,
+without re-chunking anything.
 """
 
 from __future__ import annotations
@@ -165,6 +167,10 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
             manifest = None
     old_files: dict[str, list] = dict(manifest["files"]) if manifest else {}
     old_segments: list[str] = list(manifest["segments"]) if manifest else []
+    #: the build that wrote each segment: a cluster build writes one segment per batch, and counts once
+    generations: dict[str, int] = {s: (manifest.get("generations") or {}).get(s, i + 1)
+                                   for i, s in enumerate(old_segments)} if manifest else {}
+    generation = max(generations.values(), default=0) + 1
 
     scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
     scan = sandbox.scan(list(paths))
@@ -203,14 +209,24 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
 
     live_segments = {e[0] for e in files.values()}
     segments = [s for s in old_segments if s in live_segments]
+    batch = None
     if to_index:
-        batch, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
-                                         progress=progress, runtime=runtime, report=report)
+        batch, parts, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
+                                                progress=progress, runtime=runtime, report=report, store=store)
         for path, reason in unreadable:
             skipped.append((path, reason))
             files.pop(path, None)
-        report.added = sum(1 for f in batch.files if f["path"] not in preread)
-    if to_index and batch.files:
+        if parts is not None:  # the workers wrote their segments; only the manifest is merged here
+            for part in sorted(parts, key=lambda p: p.files[0]["path"] if p.files else ""):
+                if not part.files:
+                    continue
+                for i, f in enumerate(part.files):
+                    files[f["path"]] = [part.segment, i, f["hash"], f["size"], mtimes[f["path"]]]
+                segments.append(part.segment)
+            report.added = sum(1 for p in parts for f in p.files if f["path"] not in preread)
+        else:
+            report.added = sum(1 for f in batch.files if f["path"] not in preread)
+    if batch is not None and batch.files:
         if settings.embedding_model:
             _embed(batch, sandbox, preread, settings, progress)
         new_segment = store.new_segment_id()
@@ -221,16 +237,19 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
 
     for _, reason in skipped:
         report.skipped[reason] += 1
+    generations = {s: generations.get(s, generation) for s in segments}
     live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
-    if len(segments) > MAX_SEGMENTS or live < total // 2:
+    if len(set(generations.values())) > MAX_SEGMENTS or live < total // 2:
         segments, files = _compact(store, segments, files, settings.embedding_model)
+        generations = {s: 1 for s in segments}
         report.compacted = True
 
     changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
                    or files != old_files or manifest is None)
     if changed:
         store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
-                              "built_at": time.time(), "embedding_model": settings.embedding_model})
+                              "generations": generations, "built_at": time.time(),
+                              "embedding_model": settings.embedding_model})
     # under the lock, whatever no manifest names is a leftover (of a killed build, say)
     store.delete_unreferenced(set(segments))
     report.files = len(files)
@@ -239,24 +258,46 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
 
 
 def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,
-                 cluster: str, progress: bool, runtime, report: BuildReport):
-    """Index the files (on the cluster when the job is large or a cluster is up), as one batch;
-    and the files that could not be read."""
+                 cluster: str, progress: bool, runtime, report: BuildReport, store: IndexStore):
+    """Index the files (on the cluster when the job is large or a cluster is up): (one merged batch, None) in
+    this process or when the workers cannot write the store, else (None, the segments the workers wrote
+    (:mod:`.parts`)); and the files that could not be read."""
     sizes = sorted(to_index.items())
     total = sum(s for _, s in sizes)
     on_cluster = use_cluster(cluster, total, settings)
-    slots = 1
+    slots, mode = 1, None
     if on_cluster:
         if runtime is None:
             from ..cluster import get_runtime
 
             runtime = get_runtime(settings)
         slots = runtime.nthreads()
+        from .parts import part_mode
+
+        mode = part_mode(runtime.ensure_workers(), store, settings)
     batches = plan_batches(sizes, batch_count(len(sizes), total, slots))
+    if mode is not None:
+        spec = {"root": str(sandbox.root), "allow_secrets": list(sandbox.allow_secrets),
+                "max_file_bytes": sandbox.max_file_bytes} if mode == "paths" else None
+        run = run_file_batches(sandbox, batches, _part_task, store.location, spec, on_cluster=True,
+                               settings=settings, progress=progress, description="Indexing", runtime=runtime,
+                               preread=preread, send_paths=mode == "paths")
+        report.where = run.where
+        unreadable = list(run.skipped) + [s for part in run.results for s in part.skipped]
+        return None, run.results, unreadable
     run = run_file_batches(sandbox, batches, index_batch, on_cluster=on_cluster, settings=settings,
                            progress=progress, description="Indexing", runtime=runtime, preread=preread)
     report.where = run.where
-    return merge_batches(sorted(run.results, key=lambda b: b.files[0]["path"] if b.files else "")), run.skipped
+    merged = merge_batches(sorted(run.results, key=lambda b: b.files[0]["path"] if b.files else ""))
+    return merged, None, run.skipped
+
+
+def _part_task(items, location, spec):
+    """A batch on a worker: indexed and written as a segment of its own (a new id each time it runs)."""
+    from .parts import index_part
+    from .store import IndexStore
+
+    return index_part(items, location, IndexStore.new_segment_id(), spec)
 
 
 def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
