@@ -62,6 +62,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "localization"
+#: where else the mined data may live (``--data`` or ``AIEX_LOCALIZATION_DATA`` first)
+DATA_FALLBACKS = (HERE.parent / "shared" / "localization", HERE.parent.parent / "shared" / "localization")
 BUDGETS = (1024, 2048, 4096)
 DIAG_BUDGET = 32768
 SPLITS = ("tune", "heldout", "all")
@@ -475,12 +477,15 @@ def main() -> None:
     parser.add_argument("--aider-python", default=os.environ.get("AIDER_PYTHON"),
                         help="an interpreter where aider is importable (its own venv)")
     parser.add_argument("--aider-model", default="gpt-4o", help="the model aider counts tokens for")
-    parser.add_argument("--data", type=Path, default=DATA, help="the mined cases (default: benchmarks/data/localization)")
+    parser.add_argument("--data", type=Path, default=os.environ.get("AIEX_LOCALIZATION_DATA"),
+                        help="the mined cases (default: benchmarks/data/localization, else shared/localization)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "localization.json")
     parser.add_argument("--no-diagnosis", dest="diagnosis", action="store_false")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per case")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
+    if args.data is None:
+        args.data = next((d for d in (DATA, *DATA_FALLBACKS) if (d / "cases.json").is_file()), DATA)
 
     repos_meta, cases = load_cases(args.data)
     cases = select(cases, args.split, args.repos, args.limit)
@@ -571,9 +576,11 @@ def main() -> None:
         ab = [r["aider_build_s"] for r in records]
         print(f"aider cold map per tree (tags parsed): median {statistics.median(ab) * 1000:.0f} ms; "
               f"token counter: {records[0].get('aider_counter')}")
-    modes = failure_modes(records, budgets[-1]) if args.diagnosis else {}
+    modes = {str(b): failure_modes(records, b) for b in budgets} if args.diagnosis else {}
     if modes:
-        print(f"\nat {budgets[-1]} tokens: " + ", ".join(f"{k} {v['count']}" for k, v in modes.items()))
+        print(f"\nwhere the gold function went (its place in a {DIAG_BUDGET:,}-token context tells cut from unranked):")
+        for b, m in modes.items():
+            print(f"  {b:>6}: " + ", ".join(f"{k} {v['count']}" for k, v in sorted(m.items())))
     per_repo = defaultdict(lambda: [0, 0])
     for r in records:
         per_repo[r["repo"]][0] += 1

@@ -118,6 +118,10 @@ def subject_ok(subject: str) -> bool:
     q = question_of(subject)
     if not MIN_SUBJECT <= len(q) <= MAX_SUBJECT:
         return False
+    if re.search(r"\b[0-9a-f]{7,40}\b", q) and re.search(r"[0-9]", q):  # "Correct 1049dd6b2a..."
+        return False
+    if re.search(r"\b(for|the|a|an|to|of|in|with|and|or|this|that|when|on|by|from)$", q, re.I):  # a wrapped line
+        return False
     content = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{2,}", q) if w.lower() not in _GENERIC]
     if len(content) < 2:  # it must say what behaves how
         return False
@@ -249,10 +253,10 @@ def spread(items: list, cap: int) -> list:
     return [items[round(i * (len(items) - 1) / (cap - 1))] for i in range(cap)]
 
 
-def mine(mirrors: Path, cap: int, pins: dict[str, str]) -> None:
+def mine(mirrors: Path, cap: int, pins: dict[str, str], out: Path = DATA) -> None:
     all_cases = []
     repos = {}
-    (DATA / "trees").mkdir(parents=True, exist_ok=True)
+    (out / "trees").mkdir(parents=True, exist_ok=True)
     for repo, (split, licence) in REPOS.items():
         mirror = mirrors / repo.replace("/", "+") / "repo"
         head = pins.get(repo) or git(mirror, "rev-parse", "HEAD").strip()
@@ -283,7 +287,7 @@ def mine(mirrors: Path, cap: int, pins: dict[str, str]) -> None:
         store = {"repo": repo, "licence": licence, "licence_text": licence_text, "blobs": texts,
                  "trees": {c["parent"]: {p: s for p, (s, _) in sorted(trees[c["parent"]].items())} for c in kept}}
         raw = json.dumps(store, ensure_ascii=True, separators=(",", ":")).encode()
-        target = DATA / "trees" / f"{repo.replace('/', '+')}.json.xz"
+        target = out / "trees" / f"{repo.replace('/', '+')}.json.xz"
         target.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
         for i, case in enumerate(kept):
             all_cases.append({"id": f"{repo.split('/')[1]}-{i:03d}", "repo": repo, "split": split, **case})
@@ -294,7 +298,7 @@ def mine(mirrors: Path, cap: int, pins: dict[str, str]) -> None:
     doc = {"about": "Localization cases mined from real history by benchmarks/localization_mine.py; trees in "
                     "trees/<owner>+<name>.json.xz (licences inside).",
            "repos": repos, "cases": all_cases}
-    (DATA / "cases.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out / "cases.json").write_text(json.dumps(doc, indent=1) + "\n")
     print(f"{len(all_cases)} cases")
 
 
@@ -317,11 +321,12 @@ def main() -> None:
     parser.add_argument("--mirrors", default="/work/.mirror", help="folder of <owner>+<name>/repo bare mirrors")
     parser.add_argument("--cap", type=int, default=25, help="cases per repository at most")
     parser.add_argument("--pin", action="store_true", help="mine at the heads recorded in cases.json")
+    parser.add_argument("--out", type=Path, default=DATA, help="where the data goes (default: %(default)s)")
     args = parser.parse_args()
     pins = {}
     if args.pin:
-        pins = {r: v["head"] for r, v in json.loads((DATA / "cases.json").read_text())["repos"].items()}
-    mine(Path(args.mirrors), args.cap, pins)
+        pins = {r: v["head"] for r, v in json.loads((args.out / "cases.json").read_text())["repos"].items()}
+    mine(Path(args.mirrors), args.cap, pins, args.out)
 
 
 if __name__ == "__main__":

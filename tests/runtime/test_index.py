@@ -166,6 +166,9 @@ def test_aiexignore_keeps_files_out(project):
 def test_build_on_a_real_cluster(project, runtime):
     report = build(project, cluster="always", runtime=runtime)
     assert report.where.startswith(("inproc://", "tcp://")) and report.added == 4
+    assert report.written_by == "workers (they read the files)"  # the client merged only the manifest
+    manifest = IndexStore(str(project / ".aiex" / "index")).read_manifest()
+    assert set(manifest["generations"]) == set(manifest["segments"])
     local = project.parent / "copy"
     write(local, FILES)
     build(local, cluster="never")

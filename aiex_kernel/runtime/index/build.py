@@ -57,6 +57,9 @@ class BuildReport:
     compacted: bool = False
     rebuilt: str | None = None  #: why the whole index was rebuilt, if it was
     where: str = "in-process"
+    #: who wrote the new segments: "client" (this process), or "workers" (one per batch, files read there too
+    #: when ``paths``): see .parts
+    written_by: str = "client"
     seconds: float = 0.0
 
     @property
@@ -274,7 +277,7 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
         slots = runtime.nthreads()
         from .parts import part_mode
 
-        mode = part_mode(runtime.ensure_workers(), store, settings)
+        mode = part_mode(runtime.ensure_workers(), store, settings, str(sandbox.root))
     batches = plan_batches(sizes, batch_count(len(sizes), total, slots))
     if mode is not None:
         spec = {"root": str(sandbox.root), "allow_secrets": list(sandbox.allow_secrets),
@@ -283,6 +286,7 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
                                settings=settings, progress=progress, description="Indexing", runtime=runtime,
                                preread=preread, send_paths=mode == "paths")
         report.where = run.where
+        report.written_by = "workers (they read the files)" if mode == "paths" else "workers"
         unreadable = list(run.skipped) + [s for part in run.results for s in part.skipped]
         return None, run.results, unreadable
     run = run_file_batches(sandbox, batches, index_batch, on_cluster=on_cluster, settings=settings,

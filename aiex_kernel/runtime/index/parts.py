@@ -10,8 +10,9 @@ hashes, never chunks or arrays, whatever the size of the repository.
 
 How a task gets its files, and whether it may write (:func:`part_mode`):
 
-* ``"paths"``: every worker runs on this machine (a local or shared cluster), so a
-  worker reads the files itself, through its own :class:`~aiex_kernel.runtime.sandbox.Sandbox`
+* ``"paths"``: every worker sees this machine's project root and index directory (a
+  local or shared cluster: same host name, device and inode), so a worker reads the
+  files itself, through its own :class:`~aiex_kernel.runtime.sandbox.Sandbox`
   with the same rules (root, secrets, size limit); the client sends paths only;
 * ``"bytes"``: workers elsewhere, an index store they can reach (an fsspec URL such as
   ``s3://``): the client reads and sends the bytes, the workers write;
@@ -25,6 +26,7 @@ id; segments that no manifest names (a killed build's) are deleted by the next b
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass, field
 
@@ -61,21 +63,30 @@ def index_part(items, location: str, segment: str, sandbox_spec: dict | None = N
                        skipped, len(batch.lines))
 
 
-def _this_host() -> set[str]:
-    names = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
-    try:
-        names.update(socket.gethostbyname_ex(socket.gethostname())[2])
-    except OSError:
-        pass
-    return names
+def _identity(*paths: str) -> tuple:
+    """What a process sees at ``paths``: (device, inode) of each, or None where it sees nothing."""
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out.append((st.st_dev, st.st_ino))
+        except OSError:
+            out.append(None)
+    return (socket.gethostname(), *out)
 
 
-def part_mode(client, store, settings) -> str | None:
-    """``"paths"``, ``"bytes"`` or None (see the module docstring)."""
+def part_mode(client, store, settings, root: str) -> str | None:
+    """``"paths"``, ``"bytes"`` or None (see the module docstring). Workers count as on this machine when they
+    see the same project root and index directory (same host, device and inode) as this process."""
     if settings.embedding_model:
         return None
-    workers = client.scheduler_info(n_workers=-1)["workers"].values()
-    hosts = {w.get("host") or "" for w in workers}
-    if hosts and hosts <= _this_host():
-        return "paths"
-    return None if store.local else "bytes"
+    if store.local:
+        os.makedirs(store.path, exist_ok=True)
+        probe = (root, store.path)
+        mine = _identity(*probe)
+        try:
+            theirs = client.run(_identity, *probe)
+        except Exception:  # noqa: BLE001 - a worker that cannot answer: send bytes and merge here, as before
+            return None
+        return "paths" if theirs and all(v == mine for v in theirs.values()) else None
+    return "bytes"
