@@ -99,9 +99,9 @@ def check_gold(root: Path, gold: list[dict]) -> None:
 
     for g in gold:
         tree = ast.parse((root / g["path"]).read_bytes())
-        found = {}
+        found: dict[str, set] = {}
 
-        def walk(node, prefix):
+        def walk(node, prefix, found=found):
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     found.setdefault(prefix + child.name, set()).add((child.lineno, child.end_lineno))
@@ -109,6 +109,7 @@ def check_gold(root: Path, gold: list[dict]) -> None:
                     walk(child, prefix + child.name + ".")
                 elif isinstance(child, (ast.If, ast.Try, ast.With)) and not prefix:
                     walk(child, prefix)
+
         walk(tree, "")
         if (g["def_line"], g["end_line"]) not in found.get(g["qualname"], ()):
             raise AssertionError(f"{root.name}: {g['path']}::{g['qualname']} is not at lines "
@@ -314,7 +315,7 @@ class AiderRunner:
         self.model = model
         script = tmp / "aider_repomap_runner.py"
         script.write_text(AIDER_RUNNER)
-        self.log = open(tmp / "aider.stderr", "w")
+        self.log = open(tmp / "aider.stderr", "w")  # noqa: SIM115 (open for the subprocess's life)
         self.proc = subprocess.Popen([python, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True, env=aider_env(tmp / "home"), cwd=str(tmp))
         ready = self.proc.stdout.readline()
@@ -345,7 +346,7 @@ def aider_available(python: str | None) -> tuple[bool, str]:
         return False, "no --aider-python (or AIDER_PYTHON) given"
     try:
         done = subprocess.run([python, "-c", "import aider, aider.repomap; print(aider.__version__)"],
-                              capture_output=True, text=True, timeout=180, env=aider_env())
+                              capture_output=True, text=True, timeout=180, env=aider_env(), check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"{python}: {exc}"
     if done.returncode:
@@ -521,12 +522,7 @@ def main() -> None:
                 if aider is not None:
                     aider_out = aider.run(root, files, [{"id": c["id"], "question": c["question"]} for c in group],
                                           budgets)
-                lines_cache: dict[str, list[str]] = {}
-
-                def tree_lines(path):
-                    if path not in lines_cache:
-                        lines_cache[path] = (root / path).read_text("utf-8", "surrogateescape").splitlines()
-                    return lines_cache[path]
+                tree_lines = _lines_of(root)
 
                 for c in group:
                     check_gold(root, c["gold"])
@@ -597,6 +593,18 @@ def main() -> None:
         "seconds": total_s, "cases": records,
     }, indent=1))
     print(f"wrote {args.out}")
+
+
+def _lines_of(root: Path):
+    """path -> its lines in the tree at ``root`` (read once)."""
+    cache: dict[str, list[str]] = {}
+
+    def lines(path: str) -> list[str]:
+        if path not in cache:
+            cache[path] = (root / path).read_text("utf-8", "surrogateescape").splitlines()
+        return cache[path]
+
+    return lines
 
 
 def _rmtree(path: Path) -> None:

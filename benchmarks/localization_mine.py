@@ -82,14 +82,14 @@ _GOOD = re.compile(
     r"\b(fix(e[sd])?|fixing|bug|bugs|handle[sd]?|handling|don'?t|doesn'?t|do not|should|shouldn'?t|correct(ly|ed|s)?|"
     r"avoid(s|ed)?|raises?|raised|raising|errors?|exceptions?|crash(es|ed)?|broken|wrong|incorrect(ly)?|"
     r"prevent(s|ed)?|fail(s|ed|ing|ure)?|ensure[sd]?|respect(s|ed)?|preserve[sd]?|properly|missing)\b",
-    re.I)
+    re.IGNORECASE)
 _BAD = re.compile(
     r"\b(typos?|docs?|documentation|docstrings?|readme|release|releasing|bump(ed)?|merge[sd]?|revert(s|ed)?|"
     r"changelog|changes|news|tests?|testing|pytest|tox|style|lint(ing)?|flake8|ruff|mypy|pyright|black|isort|"
     r"pre-commit|typing|type hints?|annotations?|annotate|version|ci|coverage|spelling|grammar|wording|"
     r"comments?|whitespace|formatting|deprecation warnings?|py2|python ?2)\b",
-    re.I)
-_PR = re.compile(r"\s*(\(\s*#\d+\s*\)|\[\s*#\d+\s*\]|\(?\b(fixes|closes|refs?|see|resolves|issue|gh|pr)\s*#\d+\)?|#\d+)", re.I)
+    re.IGNORECASE)
+_PR = re.compile(r"\s*(\(\s*#\d+\s*\)|\[\s*#\d+\s*\]|\(?\b(fixes|closes|refs?|see|resolves|issue|gh|pr)\s*#\d+\)?|#\d+)", re.IGNORECASE)
 _SKIP_PATH = re.compile(r"(^|/)(tests?|testing|docs?|examples?|benchmarks?|bench|scripts|tools|artwork)(/|$)|test|conftest|"
                         r"(^|/)setup\.py$|(^|/)noxfile\.py$")
 _VENDORED = re.compile(r"(^|/)(_vendor|vendor|vendored|packages|extern|_compat_vendor)(/|$)|(^|/)\.")
@@ -111,7 +111,7 @@ def question_of(subject: str) -> str:
 #: words that say a fix happened but not what it does ("fixed gevent problem", "fixed bug and updated logo")
 _GENERIC = set("""fix fixed fixes fixing bug bugs bugfix issue issues problem problems error errors and the for with
 some small minor another more other stuff things thing regression broken update updated logo case cases this that
-from into when was were has have been also initial quick""".split())
+from into when was were has have been also initial quick""".split())  # noqa: SIM905
 
 
 def subject_ok(subject: str) -> bool:
@@ -120,7 +120,7 @@ def subject_ok(subject: str) -> bool:
         return False
     if re.search(r"\b[0-9a-f]{7,40}\b", q) and re.search(r"[0-9]", q):  # "Correct 1049dd6b2a..."
         return False
-    if re.search(r"\b(for|the|a|an|to|of|in|with|and|or|this|that|when|on|by|from)$", q, re.I):  # a wrapped line
+    if re.search(r"\b(for|the|a|an|to|of|in|with|and|or|this|that|when|on|by|from)$", q, re.IGNORECASE):  # a wrapped line
         return False
     content = [w for w in re.findall(r"[A-Za-z][A-Za-z0-9_]{2,}", q) if w.lower() not in _GENERIC]
     if len(content) < 2:  # it must say what behaves how
@@ -134,7 +134,7 @@ def hunks(mirror: Path, parent: str, commit: str, path: str) -> list[tuple[int, 
     """Old-side line ranges of the changed hunks; a pure insertion after line a is (a + 0.5, a + 0.5)."""
     diff = git(mirror, "diff", "-U0", "--no-color", "--no-ext-diff", parent, commit, "--", path)
     out = []
-    for m in re.finditer(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", diff, re.M):
+    for m in re.finditer(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", diff, re.MULTILINE):
         a, n = int(m.group(1)), int(m.group(2) if m.group(2) is not None else 1)
         out.append((a, a + n - 1) if n else (a + 0.5, a + 0.5))
     return out

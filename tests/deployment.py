@@ -43,6 +43,7 @@ class Deployment:
         return proc
 
     def __enter__(self) -> Deployment:
+        self.base.mkdir(parents=True, exist_ok=True)
         file = self.base / "scheduler.json"
         self._start(aiex("start", "scheduler", "--port", "0", "--scheduler-file", str(file), *self.scheduler_args),
                     "scheduler.log")

@@ -16,6 +16,14 @@ aiex's job, never the workers. Before each job, :meth:`Runtime.ensure_workers`
 checks that workers are there: a local cluster whose workers are gone is
 replaced, a remote one without workers is an error instead of a job that waits
 forever. The runtime is closed at interpreter exit.
+
+Degraded mode: when a remote or shared scheduler stops answering mid-session (it
+died, or the network between is cut), :meth:`Runtime.usable_client` says so once
+(a :class:`ClusterDegradedWarning`) and returns None, and the callers run their work
+in this process (chunking, indexing, context, model calls). Every ``RETRY_S``
+seconds the next job tries to reattach, within ``connect_timeout``; when the
+scheduler answers again that is said too, and work goes back to the cluster. No
+check waits longer than ``connect_timeout``.
 """
 
 from __future__ import annotations
@@ -31,14 +39,21 @@ from ..errors import SchedulerUnreachable, VersionMismatch
 from .cluster_options import local_cluster_options
 from .versions import EXTRA_PACKAGES, version_problems
 
-__all__ = ["Runtime", "ClusterVersionWarning", "get_runtime", "reset_runtime", "runtime_if_started"]
+__all__ = ["Runtime", "ClusterDegradedWarning", "ClusterVersionWarning", "get_runtime", "reset_runtime",
+           "runtime_if_started"]
 
 #: seconds a job waits for workers (a nanny restarting one) before a local cluster is replaced
 WORKER_WAIT = 5.0
+#: seconds between two attempts to reach a scheduler that stopped answering (degraded mode)
+RETRY_S = 5.0
 
 
 class ClusterVersionWarning(UserWarning):
     """Client, scheduler and workers run different package versions."""
+
+
+class ClusterDegradedWarning(UserWarning):
+    """The scheduler stopped answering (aiex works in this process meanwhile), or answers again."""
 
 
 @dataclass
@@ -70,6 +85,8 @@ class Runtime:
         self._client = None
         self.kind: str | None = None
         self._lock = threading.Lock()
+        self._degraded_at: float | None = None  #: when the scheduler last failed to answer (None: it answers)
+        self._address_seen: str | None = None
 
     # -- lifecycle -------------------------------------------------------
     @property
@@ -104,6 +121,7 @@ class Runtime:
         except BaseException:
             client.close()
             raise
+        self._address_seen = client.scheduler.address
         return client
 
     def _address(self) -> tuple[str | None, str]:
@@ -129,6 +147,54 @@ class Runtime:
             silence_logs=logging.ERROR,
             **local_cluster_options(dashboard=bool(self.settings.dashboard)),
         )
+
+    @property
+    def degraded(self) -> bool:
+        return self._degraded_at is not None
+
+    def usable_client(self, timeout: float = WORKER_WAIT):
+        """The client with workers, or None while a remote or shared scheduler does not answer (degraded
+        mode: the caller runs its work in this process). A local cluster is never degraded; a scheduler never
+        reached at all is an error, as before (``SchedulerUnreachable``)."""
+        import time
+
+        if self._owns_cluster or self._cluster is not None:
+            return self.ensure_workers(timeout)
+        if self._degraded_at is not None and time.monotonic() - self._degraded_at < RETRY_S:
+            return None
+        was_degraded = self._degraded_at is not None
+        try:
+            client = self.client  # connects (the first time, or to reattach) within connect_timeout
+            self._probe(client)
+        except Exception as exc:  # noqa: BLE001 - died, or the network to it is cut
+            if not was_degraded and self._address_seen is None:
+                raise
+            self._drop_client()
+            self._degraded_at = time.monotonic()
+            if not was_degraded:
+                warnings.warn(f"The Dask scheduler at {self._address_seen} stopped answering ({type(exc).__name__});"
+                              " aiex runs its work in this process meanwhile, and reattaches when it is back (tried "
+                              f"every {RETRY_S:g} s).", ClusterDegradedWarning, stacklevel=2)
+            return None
+        if was_degraded:
+            self._degraded_at = None
+            warnings.warn(f"The Dask scheduler at {client.scheduler.address} answers again; aiex's work goes back "
+                          "to the cluster.", ClusterDegradedWarning, stacklevel=2)
+        return self.ensure_workers(timeout)
+
+    def _probe(self, client) -> None:
+        """One round trip to the scheduler, within ``connect_timeout`` (raises when it does not answer)."""
+        if client.status not in ("running", "newly-created"):
+            raise ConnectionError(f"the client is {client.status}")
+        client.sync(client.scheduler.identity, callback_timeout=self.settings.connect_timeout)
+        self._address_seen = client.scheduler.address
+
+    def _drop_client(self) -> None:
+        """Forget a client whose scheduler is gone (closed in the background: that can take a while)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            threading.Thread(target=lambda: _close_quietly(client), name="aiex-close-client", daemon=True).start()
 
     def ensure_workers(self, timeout: float = WORKER_WAIT):
         """The client, with at least one worker: a local cluster that lost its workers is replaced,
@@ -210,6 +276,32 @@ class Runtime:
                 self._cluster.close()
                 self._cluster = None
                 self._owns_cluster = False
+
+
+class _QuietClients(logging.Filter):
+    """Drops distributed.client's tracebacks about a scheduler that is gone while aiex knows it (degraded mode
+    says it once, in one line)."""
+
+    closing = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.closing and record.levelno <= logging.ERROR)
+
+
+_QUIET = _QuietClients()
+
+
+def _close_quietly(client) -> None:
+    logger = logging.getLogger("distributed.client")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
+    _QUIET.closing += 1
+    try:
+        client.close(timeout=2)
+    except Exception:  # noqa: BLE001 - the scheduler is gone; nothing to close cleanly
+        pass
+    finally:
+        _QUIET.closing -= 1
 
 
 def _connect_client(address: str, timeout: float, kind: str):

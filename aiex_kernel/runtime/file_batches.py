@@ -93,6 +93,19 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
     for those in ``preread``."""
     run = BatchRun()
     total = sum(len(b) for b in batches)
+    client = None
+    if on_cluster:
+        if runtime is None:
+            from .cluster import get_runtime
+
+            runtime = get_runtime(settings)
+        if not runtime.started and not runtime.degraded:
+            with status("Connecting to the Dask cluster…", enabled=progress):
+                _ = runtime.client
+        client = runtime.usable_client()  # None: the scheduler stopped answering, so this process does the work
+        on_cluster = client is not None
+        if send_paths and not on_cluster:
+            send_paths = False
 
     def items_of(names) -> list:
         if send_paths:
@@ -112,14 +125,6 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
 
     from distributed import KilledWorker, as_completed
 
-    if runtime is None:
-        from .cluster import get_runtime
-
-        runtime = get_runtime(settings)
-    if not runtime.started:
-        with status("Connecting to the Dask cluster…", enabled=progress):
-            _ = runtime.client
-    client = runtime.ensure_workers()
     run.where = client.scheduler.address
     import time
 

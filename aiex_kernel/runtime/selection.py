@@ -37,10 +37,12 @@ async def _runs(slots: list[dict], on_cluster: bool, settings) -> list[CodeCheck
     from .code_sandbox import run_python
 
     texts = [s["text"] if s["status"] == "answered" else None for s in slots]
+    client = None
     if on_cluster:
         from .cluster import get_runtime
 
-        client = await asyncio.to_thread(get_runtime(settings).ensure_workers)
+        client = await asyncio.to_thread(get_runtime(settings).usable_client)
+    if on_cluster and client is not None:
         from .deployment import resource_kwargs
 
         placement = await asyncio.to_thread(resource_kwargs, client, "cpu")

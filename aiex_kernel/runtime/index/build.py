@@ -274,15 +274,19 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
             from ..cluster import get_runtime
 
             runtime = get_runtime(settings)
-        slots = runtime.nthreads()
-        from .parts import part_mode
+        client = runtime.usable_client()  # None: the scheduler stopped answering (degraded: index here)
+        if client is None:
+            on_cluster = False
+        else:
+            from .parts import part_mode
 
-        mode = part_mode(runtime.ensure_workers(), store, settings, str(sandbox.root))
+            slots = max(1, sum(client.nthreads().values()))
+            mode = part_mode(client, store, settings, str(sandbox.root))
     batches = plan_batches(sizes, batch_count(len(sizes), total, slots))
     if mode is not None:
         spec = {"root": str(sandbox.root), "allow_secrets": list(sandbox.allow_secrets),
                 "max_file_bytes": sandbox.max_file_bytes} if mode == "paths" else None
-        run = run_file_batches(sandbox, batches, _part_task, store.location, spec, on_cluster=True,
+        run = run_file_batches(sandbox, batches, _part_task, store.location, spec, on_cluster=on_cluster,
                                settings=settings, progress=progress, description="Indexing", runtime=runtime,
                                preread=preread, send_paths=mode == "paths")
         report.where = run.where

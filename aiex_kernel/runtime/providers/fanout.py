@@ -64,12 +64,18 @@ def complete_many(calls: Sequence[Call], *, settings, cluster: bool = True, runt
     if not calls:
         return []
     limits = concurrency_limits(settings, sorted({c.spec.name for c in calls}))
+    client = None
     if cluster:
         if runtime is None:
             from ..cluster import get_runtime
 
             runtime = get_runtime(settings)
-        results = _on_cluster(runtime.ensure_workers(), calls, limits, runtime.nthreads())
+        client = runtime.usable_client()  # None: the scheduler stopped answering, so the calls run here
+    if client is not None:
+        from ..deployment import resource_kwargs
+
+        results = _on_cluster(client, calls, limits, max(1, sum(client.nthreads().values())),
+                              resource_kwargs(client, "io"))
     else:
         results = run_sync(lambda: _run_local(calls, limits), name="aiex-fanout")
     if not return_exceptions:
@@ -79,14 +85,14 @@ def complete_many(calls: Sequence[Call], *, settings, cluster: bool = True, runt
     return results
 
 
-def _on_cluster(client, calls: list[Call], limits: dict[str, int], nthreads: int) -> list:
+def _on_cluster(client, calls: list[Call], limits: dict[str, int], nthreads: int, placement: dict) -> list:
     from distributed import KilledWorker
 
     groups = min(len(calls), nthreads)
     token = uuid.uuid4().hex[:12]
     futures = [
         client.submit(run_calls, [(i, calls[i]) for i in range(g, len(calls), groups)], limits,
-                      key=f"aiex-llm-{token}-{g}", pure=False)
+                      key=f"aiex-llm-{token}-{g}", pure=False, **placement)
         for g in range(groups)
     ]
     try:

@@ -40,7 +40,14 @@ async def stream_calls(calls: Sequence[Call], *, settings, cluster: bool = False
     then outlive the call; default: new ones, closed at the end).
     """
     calls = list(calls)
+    client = None
     if cluster:
+        if runtime is None:
+            from ..cluster import get_runtime
+
+            runtime = get_runtime(settings)
+        client = await asyncio.to_thread(runtime.usable_client)  # None: degraded, so the calls run here
+    if client is not None:
         async for item in _on_cluster(calls, settings, runtime, gate):
             yield item
     else:
