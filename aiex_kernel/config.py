@@ -123,6 +123,9 @@ def _settings_class() -> type[BaseSettings]:
         threads_per_worker: int = Field(1, ge=1, description="Threads per local worker.")
         dashboard: bool = Field(False, description="Serve the Dask dashboard for a local cluster.")
         connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a scheduler to answer.")
+        tls_ca_file: str | None = Field(None, description="CA certificate of a TLS scheduler (tls://...).")
+        tls_cert: str | None = Field(None, description="This client's certificate for a TLS scheduler.")
+        tls_key: str | None = Field(None, description="This client's private key for a TLS scheduler.")
         max_file_bytes: int = Field(1024 * 1024, ge=1, description="Files larger than this are skipped.")
         allow_secrets: list[str] = Field(
             default_factory=list, description="gitignore-style patterns of secret-looking files that may be read."

@@ -115,7 +115,7 @@ class Runtime:
                 self._owns_cluster = True
                 client = Client(self._cluster, set_as_default=False)
             else:
-                client = _connect_client(address, self.settings.connect_timeout, self.kind)
+                client = _connect_client(address, self.settings.connect_timeout, self.kind, self._security(address))
         try:
             self._check_versions(client)
         except BaseException:
@@ -123,6 +123,24 @@ class Runtime:
             raise
         self._address_seen = client.scheduler.address
         return client
+
+    def _security(self, address: str):
+        """The ``Security`` for a tls:// scheduler: the shared cluster's certificates, or the tls_* settings."""
+        if not address.startswith("tls://"):
+            return None
+        from ..errors import ConfigError
+        from .deployment import TLSFiles
+        from .shared_cluster import shared_tls
+        from .tls import security_for
+
+        s = self.settings
+        files = shared_tls(s.data_dir) if self.kind == "shared" else None
+        if files is None:
+            if not (s.tls_ca_file and s.tls_cert and s.tls_key):
+                raise ConfigError(f"{address} speaks TLS: set tls_ca_file, tls_cert and tls_key (config.toml, or "
+                                  "AIEX_TLS_CA_FILE, AIEX_TLS_CERT, AIEX_TLS_KEY) to the cluster's certificate files.")
+            files = TLSFiles(s.tls_ca_file, s.tls_cert, s.tls_key)
+        return security_for(files)
 
     def _address(self) -> tuple[str | None, str]:
         if self.settings.scheduler:
@@ -260,7 +278,8 @@ class Runtime:
             workers=len(workers),
             threads=sum(w.get("nthreads", 0) for w in workers.values()),
             memory_bytes=sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
-            dashboard=client.dashboard_link if (self.settings.dashboard or self.kind != "local") else None,
+            dashboard=client.dashboard_link if "dashboard" in (client.scheduler_info().get("services") or {})
+            else None,
             members=members,
         )
 
@@ -304,11 +323,11 @@ def _close_quietly(client) -> None:
         _QUIET.closing -= 1
 
 
-def _connect_client(address: str, timeout: float, kind: str):
+def _connect_client(address: str, timeout: float, kind: str, security=None):
     from distributed import Client
 
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout, set_as_default=False, security=security)
     except (OSError, TimeoutError) as exc:
         if kind == "shared":
             hint = "The shared aiex cluster seems to have died; run `aiex stop cluster` then `aiex start cluster`."

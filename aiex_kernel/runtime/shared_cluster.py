@@ -66,8 +66,19 @@ def shared_address(data_dir: Path) -> str | None:
     return state["address"] if state else None
 
 
+def shared_tls(data_dir: Path):
+    """The certificate files of the shared cluster when it speaks TLS (``TLSFiles``), else None."""
+    state = read_state(data_dir)
+    tls = state.get("tls") if state else None
+    if not tls:
+        return None
+    from .deployment import TLSFiles
+
+    return TLSFiles(tls["ca"], tls["cert"], tls["key"])
+
+
 def start_shared(data_dir: Path, *, workers: int, threads_per_worker: int = 1, dashboard: bool = False,
-                 timeout: float = 60.0) -> dict:
+                 timeout: float = 60.0, tls: bool = False, tls_files=None) -> dict:
     """Start the shared cluster in the background and wait until it is up."""
     data_dir = Path(data_dir)
     existing = read_state(data_dir)
@@ -81,6 +92,12 @@ def start_shared(data_dir: Path, *, workers: int, threads_per_worker: int = 1, d
            "--workers", str(workers), "--threads-per-worker", str(threads_per_worker)]
     if dashboard:
         cmd.append("--dashboard")
+    if tls or tls_files is not None:
+        if tls_files is None:
+            from .tls import TLS_DIR, make_certificates
+
+            tls_files = make_certificates(data_dir / TLS_DIR)
+        cmd += ["--tls-ca-file", tls_files.ca, "--tls-cert", tls_files.cert, "--tls-key", tls_files.key]
     log = (data_dir / LOG_FILE).open("ab")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                             close_fds=True)
@@ -126,6 +143,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     data_dir = Path(args.data_dir)
     stop = asyncio.Event()
+    extra: dict = {}
+    tls = None
+    if args.tls_ca_file:
+        from .deployment import TLSFiles
+        from .tls import security_for
+
+        tls = TLSFiles(args.tls_ca_file, args.tls_cert, args.tls_key)
+        extra = {"security": security_for(tls), "protocol": "tls://"}
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -138,6 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
             scheduler_port=0,
             silence_logs=logging.WARNING,
             **local_cluster_options(dashboard=args.dashboard),
+            **extra,
             asynchronous=True,
         ) as cluster:
             state = {
@@ -148,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "dashboard": cluster.dashboard_link if args.dashboard else None,
                 "started": time.time(),
                 "aiex": __version__,
+                "tls": {"ca": tls.ca, "cert": tls.cert, "key": tls.key} if tls else None,
             }
             tmp = _state_path(data_dir).with_suffix(".tmp")
             tmp.write_text(json.dumps(state), encoding="utf-8")
@@ -169,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--threads-per-worker", type=int, default=1)
     parser.add_argument("--dashboard", action="store_true")
+    parser.add_argument("--tls-ca-file")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     return _serve(parser.parse_args(argv))
 
 

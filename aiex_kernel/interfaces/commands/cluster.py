@@ -8,6 +8,29 @@ import os
 from .registry import REGISTRY, Result, arg
 
 
+def _tls_files(args):
+    """The certificates given with --tls-ca-file/--tls-cert/--tls-key (all three, or none)."""
+    from ...errors import UsageError
+    from ...runtime.deployment import TLSFiles
+
+    given = [getattr(args, k, None) for k in ("tls_ca_file", "tls_cert", "tls_key")]
+    if not any(given):
+        return None
+    if not all(given):
+        raise UsageError("TLS needs all three of --tls-ca-file, --tls-cert and --tls-key.")
+    for path in given:
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: no such certificate or key file.")
+    return TLSFiles(*given)
+
+
+_TLS_ARGS = [
+    arg("--tls-ca-file", metavar="PEM", help="the CA certificate(s) that sign the cluster's certificates (TLS)"),
+    arg("--tls-cert", metavar="PEM", help="this process's certificate (TLS)"),
+    arg("--tls-key", metavar="PEM", help="this process's private key (TLS)"),
+]
+
+
 def _settings(args):
     from ...config import load_settings
 
@@ -22,6 +45,10 @@ def _settings(args):
         arg("--workers", type=int, metavar="N", help="worker processes (default: one per core)"),
         arg("--threads-per-worker", type=int, metavar="N", help="threads per worker (default 1)"),
         arg("--dashboard", action="store_true", default=None, help="serve the Dask dashboard on 127.0.0.1"),
+        arg("--tls", action="store_true",
+            help="speak TLS with encryption required: a temporary certificate (kept in the data directory) unless "
+                 "--tls-ca-file/--tls-cert/--tls-key name one; clients without it are refused"),
+        *_TLS_ARGS,
     ],
 )
 def start_cluster(args, ctx) -> Result:
@@ -36,9 +63,12 @@ def start_cluster(args, ctx) -> Result:
     threads = args.threads_per_worker or settings.threads_per_worker
     if workers < 1 or threads < 1:
         raise UsageError("--workers and --threads-per-worker must be at least 1.")
+    files = _tls_files(args)
     state = start_shared(settings.data_dir, workers=workers, threads_per_worker=threads,
-                         dashboard=bool(settings.dashboard))
+                         dashboard=bool(settings.dashboard), tls=args.tls, tls_files=files)
     text = f"Started a shared aiex cluster at {state['address']} ({workers} workers x {threads} threads, pid {state['pid']})."
+    if state.get("tls"):
+        text += f"\nTLS: clients need {state['tls']['ca']}, {state['tls']['cert']} and {state['tls']['key']}."
     if state.get("dashboard"):
         text += f"\nDashboard: {state['dashboard']}"
     return Result(state, human=text)
@@ -87,29 +117,6 @@ def stop_cluster(args, ctx) -> Result:
 
     state = stop_shared(_settings(args).data_dir)
     return Result({"stopped": True, **state}, human=f"Stopped the shared aiex cluster at {state['address']}.")
-
-
-def _tls_files(args):
-    """The certificates given with --tls-ca-file/--tls-cert/--tls-key (all three, or none)."""
-    from ...errors import UsageError
-    from ...runtime.deployment import TLSFiles
-
-    given = [getattr(args, k, None) for k in ("tls_ca_file", "tls_cert", "tls_key")]
-    if not any(given):
-        return None
-    if not all(given):
-        raise UsageError("TLS needs all three of --tls-ca-file, --tls-cert and --tls-key.")
-    for path in given:
-        if not os.path.isfile(path):
-            raise UsageError(f"{path}: no such certificate or key file.")
-    return TLSFiles(*given)
-
-
-_TLS_ARGS = [
-    arg("--tls-ca-file", metavar="PEM", help="the CA certificate(s) that sign the cluster's certificates (TLS)"),
-    arg("--tls-cert", metavar="PEM", help="this process's certificate (TLS)"),
-    arg("--tls-key", metavar="PEM", help="this process's private key (TLS)"),
-]
 
 
 def _launch(argv, args, what: str) -> Result:
