@@ -36,6 +36,7 @@ __all__ = [
     "Event",
     "Failed",
     "FilePinned",
+    "IndexBuilt",
     "FileUnpinned",
     "MemoryCleared",
     "Noted",
@@ -299,6 +300,19 @@ class EditTested(Event):
 
 
 @dataclass(frozen=True)
+class IndexBuilt(Event):
+    """The context index brought up to date: files read and indexed, and files reused as they were."""
+
+    root: str = ""
+    indexed: int = 0  #: files (re)indexed
+    reused: int = 0  #: files unchanged since the last build (the index's cache hits)
+    deleted: int = 0
+    where: str = "in-process"
+    seconds: float = 0.0
+    KIND: ClassVar[str] = "IndexBuilt"
+
+
+@dataclass(frozen=True)
 class Unknown(Event):
     """An event of a kind this aiex does not know (written by a newer one)."""
 
@@ -310,7 +324,7 @@ class Unknown(Event):
 KINDS: dict[str, type[Event]] = {cls.KIND: cls for cls in (
     SessionStarted, TurnStarted, Noted, ContextChosen, Planned, Delta, Answered, Failed, Cancelled, MemoryCleared,
     FilePinned, FileUnpinned, CheckpointSaved, Rewound, ClusterJob, CompareStarted, Assessed, Selected, Voted,
-    EditProposed, EditApplied, EditUndone, EditTested)}
+    EditProposed, EditApplied, EditUndone, EditTested, IndexBuilt)}
 
 _HEAD = ("session", "at")
 

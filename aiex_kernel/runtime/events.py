@@ -165,9 +165,14 @@ class EventLog:
                                   "ORDER BY id", (session, after)).fetchall()
         return [(row[0], from_record(row[2], row[1], row[3], json.loads(row[4]))) for row in rows]
 
-    def events(self, *, kinds: Iterable[str] = (), since: float | None = None) -> list[tuple[int, Event]]:
-        """Events of every session, oldest first (``kinds``: only these; ``since``: at or after)."""
+    def events(self, *, kinds: Iterable[str] = (), since: float | None = None,
+               after: int | None = None) -> list[tuple[int, Event]]:
+        """Events of every session, oldest first (``kinds``: only these; ``since``: at or after that time;
+        ``after``: with a greater id)."""
         sql, args = "SELECT id, session, kind, at, data FROM events WHERE 1=1", []
+        if after is not None:
+            sql += " AND id > ?"
+            args.append(after)
         kinds = list(kinds)
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"

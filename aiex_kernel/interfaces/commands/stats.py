@@ -85,3 +85,36 @@ def _figure(records):
         latency.set_xticks(range(1, len(names) + 1), names, rotation=20, ha="right")
     latency.set_title("latency per model (s)")
     return figure
+
+
+@REGISTRY.command("serve", "metrics", surfaces=("cli",),
+                  help="serve Prometheus metrics from the event log (requests, tokens, cost, latency, index builds)",
+                  args=[arg("--port", type=int, default=9464, help="port (default 9464; 0: any free port)"),
+                        arg("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")])
+def serve_metrics(args, ctx) -> Result:
+    """Serve /metrics in Prometheus' text format until Ctrl-C: model requests, errors, tokens and cost per
+    provider and model, latency and time-to-first-token histograms, index builds with the files they
+    reused (cache hits), edits and votes, read from the event log as it grows. docs/grafana-aiex.json is
+    a Grafana dashboard over them."""
+    import time
+
+    from ...errors import UsageError
+    from ...runtime.metrics import serve_metrics as serve
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535.")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        ctx.note(f"serving metrics on {args.host}: anyone who can reach it reads your usage (models, costs)")
+    settings = ctx.service.settings()
+    try:
+        server, port = serve(settings.data_dir, args.port, args.host)
+    except OSError as exc:
+        raise UsageError(f"Cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); pick another --port.") \
+            from None
+    ctx.write(f"Serving aiex metrics at http://{args.host}:{port}/metrics (Ctrl-C stops)\n")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return Result({"port": port, "host": args.host}, human="stopped", shown=True)

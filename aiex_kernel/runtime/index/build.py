@@ -151,7 +151,22 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
         raise IndexNotWritable(f"Cannot write the index at {store.location}: {exc.strerror or exc}. Check the "
                         "`index_path` setting and the permissions there.") from None
     report.seconds = time.perf_counter() - started
+    _record_build(settings, report)
     return report
+
+
+def _record_build(settings, report: BuildReport) -> None:
+    """An ``IndexBuilt`` event in the log (best effort: a build never fails for its record)."""
+    from ...core.events import IndexBuilt
+    from ...errors import EventLogError
+    from ..events import event_log
+
+    try:
+        event_log(settings.data_dir).append(IndexBuilt(
+            "", time.time(), root=report.root, indexed=report.added + report.changed, reused=report.unchanged,
+            deleted=report.deleted, where=report.where, seconds=round(report.seconds, 4)))
+    except EventLogError:
+        pass
 
 
 def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progress, runtime, rebuild,
