@@ -110,10 +110,20 @@ def show_cluster(args, ctx) -> Result:
     return Result(info, human=cluster_text(info))
 
 
-@REGISTRY.command("stop", "cluster", help="stop the shared local Dask cluster")
+@REGISTRY.command("stop", "cluster", help="stop the shared local Dask cluster (or, with --kubernetes NAME, that one)",
+                  args=[arg("--kubernetes", metavar="NAME", help="delete the DaskCluster NAME that `aiex deploy "
+                                                                  "cluster --kubernetes` made"),
+                        arg("--namespace", default="default", help="its Kubernetes namespace (default: default)")])
 def stop_cluster(args, ctx) -> Result:
-    """Stop the shared cluster that `aiex start cluster` started."""
+    """Stop the shared cluster that `aiex start cluster` started, or delete a Kubernetes one."""
     from ...runtime.shared_cluster import stop_shared
+
+    if args.kubernetes:
+        from ...runtime.kubernetes import tear_down
+
+        tear_down(args.kubernetes, args.namespace)
+        return Result({"stopped": True, "name": args.kubernetes, "namespace": args.namespace},
+                      human=f"Deleted the DaskCluster {args.kubernetes} in namespace {args.namespace}.")
 
     state = stop_shared(_settings(args).data_dir)
     return Result({"stopped": True, **state}, human=f"Stopped the shared aiex cluster at {state['address']}.")
@@ -207,3 +217,47 @@ def start_worker(args, ctx) -> Result:
     argv = worker_argv(WorkerOptions(address, args.scheduler_file, args.nthreads, args.nworkers, args.memory_limit,
                                      args.resources, args.name, args.listen_host, tls))
     return _launch(argv, args, "worker")
+
+
+@REGISTRY.command(
+    "deploy", "cluster", surfaces=("cli",),
+    help="run aiex's Dask cluster on Kubernetes through the Dask operator (--dry-run: print the YAML)",
+    args=[
+        arg("--kubernetes", action="store_true", help="deploy on Kubernetes (the only target so far; required)"),
+        arg("--name", default="aiex", help="the DaskCluster's name (default aiex)"),
+        arg("--namespace", default="default", help="Kubernetes namespace (default: default)"),
+        arg("--image", help="the worker image, built from docker/Dockerfile (default aiex-worker:VERSION)"),
+        arg("--workers", type=int, default=2, metavar="N", help="workers to start with, the autoscaler's minimum"),
+        arg("--max-workers", type=int, metavar="N", help="the autoscaler's maximum (default 4 x --workers)"),
+        arg("--nthreads", type=int, default=1, metavar="N", help="threads per worker (default 1)"),
+        arg("--worker-cpu", default="1", metavar="CPU", help="CPU per worker pod (default 1)"),
+        arg("--worker-memory", default="4Gi", metavar="MEM", help="memory per worker pod (default 4Gi)"),
+        arg("--secret", metavar="NAME", help="a Kubernetes Secret whose keys become the pods' environment (API "
+                                             "keys: they never go into the manifest)"),
+        arg("--dry-run", action="store_true", help="print the DaskCluster and DaskAutoscaler YAML, apply nothing"),
+    ],
+)
+def deploy_cluster(args, ctx) -> Result:
+    """Write the DaskCluster (scheduler and workers from the aiex worker image; workers advertising aiex's
+    cpu and io resources) and a DaskAutoscaler, check them against the operator's CRD schemas, and apply
+    them with KubeCluster (your kubeconfig), then print the scheduler's address for --scheduler /
+    AIEX_SCHEDULER. `aiex stop cluster --kubernetes NAME` deletes it. See docs/scaling.md."""
+    from ...errors import UsageError
+    from ...runtime.kubernetes import DEFAULT_IMAGE, K8sOptions, cluster_manifests, deploy, to_yaml
+
+    if not args.kubernetes:
+        raise UsageError("Say where: `aiex deploy cluster --kubernetes` (the only target so far).")
+    if args.workers < 0 or args.nthreads < 1:
+        raise UsageError("--workers must be 0 or more and --nthreads at least 1.")
+    options = K8sOptions(args.name, args.namespace, args.image or DEFAULT_IMAGE, args.workers, args.max_workers,
+                         args.nthreads, args.worker_cpu, args.worker_memory, secret=args.secret)
+    if args.dry_run:
+        docs = cluster_manifests(options)
+        return Result({"manifests": docs}, human=to_yaml(docs).rstrip())
+    address, dashboard = deploy(options)
+    text = f"Deployed the DaskCluster {args.name} in namespace {args.namespace}: scheduler at {address}."
+    text += f"\nUse it with --scheduler {address} (or AIEX_SCHEDULER)."
+    if dashboard:
+        text += f"\nDashboard: {dashboard}"
+    return Result({"name": args.name, "namespace": args.namespace, "scheduler": address, "dashboard": dashboard},
+                  human=text)
