@@ -37,6 +37,14 @@ when where while with yield what how does do why which who can should would coul
 """.split())
 
 
+#: words of questions (bug reports, commit subjects) that say something is wrong, not where: never search terms
+QUESTION_STOP = frozenset("""
+bug bugs buggy fix fixed fixes fixing issue issues problem problems broken wrong incorrect incorrectly
+correctly properly sometimes again anymore some more now also there here that these those it's don't doesn't
+isn't aren't won't can't ok okay please thanks
+""".split())
+
+
 def term_hash(term: str) -> int:
     return zlib.crc32(term.encode())
 
@@ -53,6 +61,8 @@ def query_terms(text: str) -> list[str]:
     """The search terms of a question, in order, without repeats."""
     out: list[str] = []
     for word in _QUERY_WORD.findall(text):
+        if word.lower() in QUESTION_STOP:
+            continue
         out.extend(terms_of(word))
     return list(dict.fromkeys(out))
 

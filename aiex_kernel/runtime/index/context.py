@@ -27,8 +27,21 @@ MAX_CANDIDATES = 300
 MAX_OUTLINES = 200
 #: definitions listed in one outline
 OUTLINE_NAMES = 40
-#: share of the budget the full chunks may take (the rest goes to signatures and outlines)
+#: share of the budget the full chunks may take (the rest goes to signatures and outlines); small budgets
+#: keep more for signatures, since one signature line costs about a tenth of a body and names a candidate
 FULL_SHARE = 0.65
+SMALL_FULL_SHARE = 0.35
+
+
+def full_share(budget: int) -> float:
+    """SMALL_FULL_SHARE up to 1,024 tokens, FULL_SHARE from 4,096 on, in between by the budget's log."""
+    import math
+
+    if budget <= 1024:
+        return SMALL_FULL_SHARE
+    if budget >= 4096:
+        return FULL_SHARE
+    return SMALL_FULL_SHARE + (FULL_SHARE - SMALL_FULL_SHARE) * math.log2(budget / 1024) / 2
 _MODULE = KINDS.index("module")
 
 
@@ -73,7 +86,10 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         named = [index_of[p] for p in named_files if p in index_of]
         extra = QueryTerms(focus).name_hashes if focus else []
         file_prior = view.file_prior([*q.name_hashes, *extra], q.names, named)
-    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity)
+    from ...core.ranking import is_test_path
+
+    tests = np.fromiter((is_test_path(f["path"]) for f in view.files), dtype=bool, count=len(view.files))
+    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity, test_files=tests)
     n_files = len(view.files)
     file_score = np.zeros(n_files)
     if len(scores):
@@ -98,17 +114,29 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
 
     full: list[Piece] = []
     signatures: list[Piece] = []
+    ordered: list[Piece] = []  #: full and signature pieces in rank order
     taken: dict[str, list[tuple[int, int]]] = {}
     spent = 0
-    for cid in ranked.tolist():
-        chunk = records[cid]
+    share = full_share(budget)
+    queue = list(reversed(ranked.tolist()))  #: popped from the end: the most relevant first
+    seen_ids: set[int] = set()
+    while queue:
+        cid = queue.pop()
+        if cid in seen_ids:
+            continue
+        seen_ids.add(cid)
+        chunk = records.get(cid)
+        if chunk is None:
+            chunk = records[cid] = view.chunks([cid])[cid]
         if chunk.kind == "module":  # its own code: imports, constants, top-level statements
             data = source(chunk.path, int(arrays["chunk_file"][cid]))
             text = _module_text(view, cid, data) if data is not None else ""
             cost = estimate_tokens(text)
-            if text and spent + cost <= FULL_SHARE * budget:
-                full.append(Piece(chunk.path, "full", 0,
-                                  f"top-level code (outside the definitions):\n```{chunk.language}\n{text}\n```", cid))
+            if text and spent + cost <= share * budget:
+                piece = Piece(chunk.path, "full", 0,
+                              f"top-level code (outside the definitions):\n```{chunk.language}\n{text}\n```", cid)
+                full.append(piece)
+                ordered.append(piece)
                 spent += cost
             continue
         inside = any(a <= chunk.start_line and chunk.end_line <= b for a, b in taken.get(chunk.path, ()))
@@ -116,19 +144,24 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             continue
         overlaps = any(not (chunk.end_line < a or b < chunk.start_line) for a, b in taken.get(chunk.path, ()))
         data = None
-        if not overlaps and spent + chunk.tokens <= FULL_SHARE * budget:
+        if not overlaps and spent + chunk.tokens <= share * budget:
             data = source(chunk.path, int(arrays["chunk_file"][cid]))
         if data is not None:
-            full.append(Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data), cid))
+            piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data), cid)
+            full.append(piece)
             taken.setdefault(chunk.path, []).append((chunk.start_line, chunk.end_line))
             spent += chunk.tokens
         else:
-            signatures.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
+            piece = Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid)
+            signatures.append(piece)
+            # a container shown only as its signature: its own relevant members come right after it
+            queue.extend(reversed(_members(arrays, scores, cid, chunk)))
+        ordered.append(piece)
 
-    fitted = fit([*full, *signatures], budget, counter.count, estimate=estimate_tokens)
-    if len(fitted.pieces) == len(full) + len(signatures):  # room left: add outlines (or summaries)
+    fitted = fit(ordered, budget, counter.count, estimate=estimate_tokens)
+    if len(fitted.pieces) == len(ordered):  # room left: add outlines (or summaries)
         outlines = _outlines(view, file_score, summaries)
-        fitted = fit([*full, *signatures, *outlines], budget, counter.count, estimate=estimate_tokens)
+        fitted = fit([*ordered, *outlines], budget, counter.count, estimate=estimate_tokens)
     if redact_secrets:
         # only the chosen pieces; fitted again, since a marker can be longer than the secret it replaces
         cleaned = _redacted(fitted.pieces)
@@ -141,6 +174,22 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
                          candidates=fitted.candidates, stale=sorted(stale),
                          redacted=_count_redactions(fitted.text), seconds=time.perf_counter() - started,
                          sources=_sources(fitted.pieces, records))
+
+
+_CONTAINERS = {KINDS.index(k) for k in ("class", "struct", "impl", "interface", "trait", "enum", "object")}
+#: members of a container promoted right after its signature, at most
+MAX_MEMBERS = 3
+
+
+def _members(arrays, scores: np.ndarray, cid: int, chunk: Chunk) -> list[int]:
+    """The best-scoring chunks inside container ``cid`` (its methods), most relevant first."""
+    if int(arrays["chunk_kind"][cid]) not in _CONTAINERS:
+        return []
+    same = np.flatnonzero((arrays["chunk_file"] == arrays["chunk_file"][cid])
+                          & (arrays["chunk_start_line"] > chunk.start_line)
+                          & (arrays["chunk_end_line"] <= chunk.end_line) & (scores > 0))
+    best = same[np.argsort(-scores[same], kind="stable")][:MAX_MEMBERS]
+    return [int(i) for i in best]
 
 
 def _sources(pieces: list[Piece], records: dict) -> list[dict]:
@@ -218,7 +267,7 @@ def _full_text(chunk: Chunk, data: bytes) -> str:
 
 def _signature_text(chunk: Chunk) -> str:
     signature = " ".join(chunk.signature.split()) or f"{chunk.kind} {chunk.name}"
-    return f"lines {chunk.start_line}-{chunk.end_line} (body elided): `{signature}`"
+    return f"L{chunk.start_line}-{chunk.end_line} `{signature}` (body elided)"
 
 
 def _outlines(view: IndexView, file_score: np.ndarray, summaries: dict[str, str] | None) -> list[Piece]:
