@@ -33,6 +33,17 @@ def test_import_is_lazy():
     assert out.stdout.strip() == ""
 
 
+def test_the_cli_help_imports_no_heavy_module():
+    """`aiex --help` (and any usage error) answers before bpe_openai, zarr, scipy, openai, dask or numpy load."""
+    code = ("import sys, runpy; sys.argv = ['aiex', '--help'];\n"
+            "try:\n    runpy.run_module('aiex_kernel.interfaces.cli', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "heavy = ('bpe_openai', 'zarr', 'scipy', 'openai', 'anthropic', 'dask', 'distributed', 'numpy', 'tree_sitter')\n"
+            "print(','.join(m for m in heavy if m in sys.modules), file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "VERB" in out.stdout and out.stderr.strip() == ""
+
+
 def test_installing_installs_the_jupyterlab_and_server_extensions():
     """`pip install` and `pip install -e` both put the built front end and the server extension's config where
     Jupyter finds them (shared data of the wheel), the same files as in the repository."""
