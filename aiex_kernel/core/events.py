@@ -136,6 +136,9 @@ class Answered(Event):
     cost_usd: float | None = None
     latency_s: float | None = None
     ttft_s: float | None = None
+    #: aiex's raw estimate (core.token_estimates, no margin) of the tokens sent, for models counted by estimate:
+    #: set beside the reported input_tokens, it recalibrates that family's margin
+    estimated_tokens: float | None = None
     KIND: ClassVar[str] = "Answered"
 
 

@@ -189,6 +189,16 @@ class EventLog:
                                   (turn,)).fetchall()
         return [(row[0], from_record(row[2], row[1], row[3], json.loads(row[4]))) for row in rows]
 
+    def estimates(self, provider: str, limit: int = 200) -> list[tuple[float, int]]:
+        """``(aiex's raw token estimate of what was sent, input_tokens the provider reported)`` of ``provider``'s
+        latest answers that carry both (to recalibrate the estimate of models without an offline tokenizer)."""
+        rows = self._db().execute(
+            "SELECT json_extract(data, '$.estimated_tokens'), json_extract(data, '$.input_tokens') FROM events "
+            "WHERE kind = 'Answered' AND json_extract(data, '$.provider') = ? "
+            "AND json_extract(data, '$.estimated_tokens') IS NOT NULL AND json_extract(data, '$.input_tokens') > 0 "
+            "ORDER BY id DESC LIMIT ?", (provider, limit)).fetchall()
+        return [(float(a), int(b)) for a, b in rows]
+
     def outcomes(self, provider: str, limit: int = 20) -> list[tuple[float, bool]]:
         """``(at, succeeded)`` of ``provider``'s latest calls, oldest first (for its circuit breaker)."""
         rows = self._db().execute(
