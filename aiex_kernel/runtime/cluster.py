@@ -278,7 +278,8 @@ class Runtime:
             workers=len(workers),
             threads=sum(w.get("nthreads", 0) for w in workers.values()),
             memory_bytes=sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
-            dashboard=client.dashboard_link if "dashboard" in (client.scheduler_info().get("services") or {})
+            dashboard=client.dashboard_link if (self.settings.dashboard if self.kind == "local" else
+                                                "dashboard" in (client.scheduler_info().get("services") or {}))
             else None,
             members=members,
         )

@@ -133,6 +133,9 @@ def test_a_killed_model_process_leaves_the_kernel_alive(resilient_kernel):
     assert "SIGKILL" in content["evalue"] and "next request starts a fresh" in content["evalue"]
 
     reply, msgs = execute(kc, "6 * 7")
+    if reply["status"] == "aborted":  # ipykernel aborts what arrives while it still stops on the error
+        time.sleep(0.5)
+        reply, msgs = execute(kc, "6 * 7")
     assert reply["status"] == "ok"  # the same kernel, alive
     reply, msgs = execute(kc, "%%aiex local --no-context --max-tokens 8\nName one fruit.", timeout=120)
     assert reply["status"] == "ok", reply
