@@ -16,6 +16,7 @@ validate the manifests, and the docs say so.
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 from dataclasses import dataclass
 
@@ -87,19 +88,25 @@ def cluster_manifests(o: K8sOptions) -> list[dict]:
     return docs
 
 
+#: the CRD file of each kind aiex writes
+_CRD_FILES = {"DaskCluster": "daskcluster.yaml", "DaskAutoscaler": "daskautoscaler.yaml"}
+
+
+@functools.lru_cache(maxsize=None)
 def crd_schemas() -> dict[str, dict]:
-    """kind -> the openAPIV3Schema of the operator's CRDs, from the Helm chart in the dask-kubernetes wheel."""
+    """kind -> the openAPIV3Schema of the operator's CRDs aiex writes, from the Helm chart in the
+    dask-kubernetes wheel (parsed once per process)."""
     import yaml
 
     _operator()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     folder = importlib.resources.files("dask_kubernetes") / "operator" / "deployment" / "helm" / \
         "dask-kubernetes-operator" / "crds"
     out = {}
-    for path in folder.iterdir():
-        if path.name.endswith(".yaml"):
-            crd = yaml.safe_load(path.read_text())
-            version = next(v for v in crd["spec"]["versions"] if v.get("served", True))
-            out[crd["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
+    for kind, name in _CRD_FILES.items():
+        crd = yaml.load((folder / name).read_text(), Loader=loader)  # noqa: S506 - a safe loader
+        version = next(v for v in crd["spec"]["versions"] if v.get("served", True))
+        out[crd["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
     return out
 
 
@@ -118,16 +125,21 @@ def _json_schema(node):
     return out
 
 
-def validate_manifests(docs: list[dict]) -> None:
-    """Each resource against its CRD's schema (``ClusterError`` naming the first problem)."""
+@functools.lru_cache(maxsize=None)
+def _validator(kind: str):
     import jsonschema
 
+    return jsonschema.Draft7Validator(_json_schema(crd_schemas()[kind]))
+
+
+def validate_manifests(docs: list[dict]) -> None:
+    """Each resource against its CRD's schema (``ClusterError`` naming the first problem)."""
     schemas = crd_schemas()
     for doc in docs:
         schema = schemas.get(doc.get("kind"))
         if schema is None:
             raise ClusterError(f"No CRD for {doc.get('kind')!r} in the dask-kubernetes operator.")
-        errors = sorted(jsonschema.Draft7Validator(_json_schema(schema)).iter_errors(doc), key=lambda e: e.path)
+        errors = sorted(_validator(doc["kind"]).iter_errors(doc), key=lambda e: [str(p) for p in e.path])
         if errors:
             first = errors[0]
             where = "/".join(str(p) for p in first.absolute_path) or "(the resource)"
