@@ -1,12 +1,26 @@
 """Localization from real history: does the context hold the code a real fix changed?
 
 Each case is a bug-fix commit of a public Python repository nobody here wrote (mined
-by ``benchmarks/localization_mine.py``, stored under ``benchmarks/data/localization/``):
-the question is the commit's subject ("Fix hashing for custom `eq` objects"), the
-tree is its parent commit, the gold answer is the functions the fix changed (path,
-``Class.method``, def line in the parent). For every case and budget (1,024, 2,048,
-4,096 tokens, counted with o200k_base) it asks aiex's context engine the question the
-way ``aiex show context -q Q --budget N`` does (index built first, then
+by ``benchmarks/localization_mine.py``; the cases are ``benchmarks/data/localization/cases.json``):
+the question is the commit's subject ("Fix hashing for custom `eq` objects"), the gold
+answer is the functions the fix changed, and the tree is a released **sdist** of the
+repository's PyPI package, pinned in the case (name, version, sha256 of the archive, its
+top folder), in which every gold function has exactly the source it has in the fix's
+parent commit. The trees are not in this repository because code that ``fetch``
+brought may not be committed; a pinned sdist makes every case reproducible on a fresh
+machine without ``fetch``: ``--fetch`` downloads the pinned sdists with pip
+(``pip download --no-deps --no-binary NAME NAME==VERSION --require-hashes``) into
+``benchmarks/.cache/sdists/`` (git-ignored); without it the run uses that cache and
+names any sdist missing from it. A case's tree is the sdist's files that the context
+engine would read (``.py`` files and ``pyproject.toml``/``setup.cfg``/``setup.py``, no
+vendored code), extracted into a temporary project root (a ``pyproject.toml`` added
+if it has none); the cases sharing an sdist share one index build. Before anything is
+asked, each gold function is checked to be in that tree at its recorded def line
+with its source unchanged (its sha256, dedented, decorators to last line); a case
+failing the check is counted and not scored.
+
+For every case and budget (1,024, 2,048, 4,096 tokens, counted with o200k_base) it
+asks aiex's context engine the question the way ``aiex show context -q Q --budget N`` does (index built first, then
 ``assemble_context`` with the project's settings; no model, no network) and records:
 
 * **file**: a gold file is in the context (a chunk of that path, in full or as a
@@ -38,18 +52,18 @@ told apart as "ranked but cut" or "not ranked", and how much of each context is 
 
 Usage::
 
+    python benchmarks/localization.py --fetch     # once per machine: the pinned sdists
     python benchmarks/localization.py [--split all|tune|heldout] [--repos click,attrs]
         [--limit N] [--budgets 1024,2048,4096] [--aider-python /path/to/venv/bin/python]
 
-Writes ``benchmarks/results/localization.json`` (``--out``): the tables, and per case
-the hits, tokens, timings, the first sources sent and the diagnosis.
+Writes ``benchmarks/results/localization.json`` (``--out``): the tables, the gold check,
+and per case its sdist, the hits, tokens, timings, the first sources sent and the diagnosis.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import os
 import re
 import statistics
@@ -61,9 +75,12 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+import localization_mine as mine  # noqa: E402 (the miner's tree selection, hashing and pip download)
+
 DATA = HERE / "data" / "localization"
-#: where else the mined data may live (``--data`` or ``AIEX_LOCALIZATION_DATA`` first)
-DATA_FALLBACKS = (HERE.parent / "shared" / "localization", HERE.parent.parent / "shared" / "localization")
+CACHE = mine.CACHE
 BUDGETS = (1024, 2048, 4096)
 DIAG_BUDGET = 32768
 SPLITS = ("tune", "heldout", "all")
@@ -77,43 +94,82 @@ def load_cases(data: Path) -> tuple[dict, list[dict]]:
     return doc["repos"], doc["cases"]
 
 
-def load_store(data: Path, repo: str) -> dict:
-    return json.loads(lzma.decompress((data / "trees" / f"{repo.replace('/', '+')}.json.xz").read_bytes()))
+def sdist_key(case: dict) -> str:
+    return f"{case['sdist']['name']}=={case['sdist']['version']}"
 
 
-def materialize(store: dict, parent: str, dst: Path) -> list[str]:
-    """Write the parent's tree under ``dst`` (a project root: a pyproject.toml is added if it has none)."""
-    tree = store["trees"][parent]
-    for path, sha in tree.items():
+def pinned_sdists(cases: list[dict]) -> dict[str, dict]:
+    """name==version -> its pin (file, sha256, root), once each."""
+    return {sdist_key(c): c["sdist"] for c in cases}
+
+
+def cached(sd: dict, cache: Path) -> Path | None:
+    path = cache / sd["file"]
+    return path if path.is_file() and mine.file_sha256(path) == sd["sha256"] else None
+
+
+def fetch(pins: dict[str, dict], cache: Path, jobs: int = 3) -> list[str]:
+    """``pip download`` the pinned sdists not in the cache yet (``--require-hashes``); the errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = [sd for sd in pins.values() if cached(sd, cache) is None]
+    print(f"fetch: {len(pins) - len(todo)} of {len(pins)} sdists already in {cache}; downloading {len(todo)}",
+          flush=True)
+
+    def one(sd):
+        try:
+            got = mine.pip_download(sd["name"], sd["version"], cache, sha256=sd["sha256"])
+        except mine.SdistError as exc:
+            return f"{sd['name']}=={sd['version']}: {exc}"
+        if got.name != sd["file"]:
+            return f"{sd['name']}=={sd['version']}: downloaded {got.name}, not {sd['file']}"
+        return None
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        errors = [e for e in pool.map(one, todo) if e]
+    print(f"fetch: {len(todo) - len(errors)} downloaded, {len(errors)} failed in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    for e in errors:
+        print("  " + e, file=sys.stderr)
+    return errors
+
+
+def materialize(archive: Path, sd: dict, dst: Path) -> list[str]:
+    """The sdist's tree (the miner's selection) under ``dst``, a project root (a pyproject.toml added if none)."""
+    root, files = mine.sdist_tree(archive)
+    if root != sd["root"]:
+        raise RuntimeError(f"{archive.name}: its top folder is {root!r}, not {sd['root']!r}")
+    for path, text in files.items():
         target = dst / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(store["blobs"][sha].encode("utf-8", "surrogateescape"))
-    if "pyproject.toml" not in tree:
+        target.write_bytes(text.encode("utf-8", "surrogateescape"))
+    if "pyproject.toml" not in files:
         (dst / "pyproject.toml").write_text('[project]\nname = "case"\nversion = "0"\n')
-    return sorted(tree)
+    return sorted(files)
 
 
-def check_gold(root: Path, gold: list[dict]) -> None:
-    """The stored tree holds every gold function where the case says (the parent's version, unchanged)."""
-    import ast
-
+def check_gold(root: Path, gold: list[dict]) -> list[str]:
+    """What is wrong with the gold in the tree at ``root``: each function must be at its def line with its
+    source unchanged (the sha256 of the parent's version); empty when all are."""
+    problems = []
     for g in gold:
-        tree = ast.parse((root / g["path"]).read_bytes())
-        found: dict[str, set] = {}
-
-        def walk(node, prefix, found=found):
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    found.setdefault(prefix + child.name, set()).add((child.lineno, child.end_lineno))
-                elif isinstance(child, ast.ClassDef):
-                    walk(child, prefix + child.name + ".")
-                elif isinstance(child, (ast.If, ast.Try, ast.With)) and not prefix:
-                    walk(child, prefix)
-
-        walk(tree, "")
-        if (g["def_line"], g["end_line"]) not in found.get(g["qualname"], ()):
-            raise AssertionError(f"{root.name}: {g['path']}::{g['qualname']} is not at lines "
-                                 f"{g['def_line']}-{g['end_line']} of the stored tree")
+        path = root / g["path"]
+        if not path.is_file():
+            problems.append(f"{g['path']}: not in the sdist's tree")
+            continue
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+        try:
+            fns = mine.functions(text)
+        except (SyntaxError, ValueError, RecursionError) as exc:
+            problems.append(f"{g['path']}: does not parse ({exc})")
+            continue
+        at = [f for f in fns if f["qualname"] == g["qualname"] and f["def_line"] == g["def_line"]]
+        if not at:
+            problems.append(f"{g['path']}::{g['qualname']}: not at line {g['def_line']}")
+        elif mine.function_hash(text, at[0]) != g["sha256"]:
+            problems.append(f"{g['path']}::{g['qualname']}: its source differs from the parent's")
+    return problems
 
 
 def select(cases: list[dict], split: str, repos: str | None, limit: int | None) -> list[dict]:
@@ -478,25 +534,35 @@ def main() -> None:
     parser.add_argument("--aider-python", default=os.environ.get("AIDER_PYTHON"),
                         help="an interpreter where aider is importable (its own venv)")
     parser.add_argument("--aider-model", default="gpt-4o", help="the model aider counts tokens for")
-    parser.add_argument("--data", type=Path, default=os.environ.get("AIEX_LOCALIZATION_DATA"),
-                        help="the mined cases (default: benchmarks/data/localization, else shared/localization)")
+    parser.add_argument("--data", type=Path, default=DATA, help="the folder of cases.json (default: %(default)s)")
+    parser.add_argument("--fetch", action="store_true",
+                        help="first download the pinned sdists missing from the cache (pip, sha256 checked)")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where the sdists are (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "localization.json")
     parser.add_argument("--no-diagnosis", dest="diagnosis", action="store_false")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per case")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
-    if args.data is None:
-        args.data = next((d for d in (DATA, *DATA_FALLBACKS) if (d / "cases.json").is_file()), DATA)
 
     repos_meta, cases = load_cases(args.data)
     cases = select(cases, args.split, args.repos, args.limit)
     if not cases:
         sys.exit("no cases selected")
+    pins = pinned_sdists(cases)
+    if args.fetch and fetch(pins, args.cache):
+        sys.exit("fetch: some pinned sdists could not be downloaded (above)")
+    archives = {k: cached(sd, args.cache) for k, sd in pins.items()}
+    missing = sorted(k for k, a in archives.items() if a is None)
+    if missing:
+        sys.exit(f"{len(missing)} of the {len(pins)} pinned sdists are not in {args.cache} (or differ from their "
+                 f"sha256): {', '.join(missing)}\nrun `python benchmarks/localization.py --fetch"
+                 f"{'' if args.cache == CACHE else ' --cache ' + str(args.cache)}` to download them")
     with_aider, aider_note = aider_available(args.aider_python)
-    print(f"{len(cases)} cases from {len({c['repo'] for c in cases})} repositories; budgets {budgets}")
+    print(f"{len(cases)} cases from {len({c['repo'] for c in cases})} repositories on {len(pins)} sdists; "
+          f"budgets {budgets}")
     print(f"aider: {'version ' + aider_note if with_aider else 'skipped (' + aider_note + ')'}")
 
-    records = []
+    records, gold_failures = [], []
     build_times = []
     with tempfile.TemporaryDirectory(prefix="aiex-localization-") as tmp_name:
         tmp = Path(tmp_name)
@@ -505,17 +571,27 @@ def main() -> None:
         os.environ["AIEX_DATA_DIR"] = str(tmp / "data")
         aiex = AiexRunner(args.tokenizer)
         aider = AiderRunner(args.aider_python, args.aider_model, tmp) if with_aider else None
-        by_tree: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        by_tree: dict[str, list[dict]] = defaultdict(list)  # cases sharing an sdist share its index
         for c in cases:
-            by_tree[(c["repo"], c["parent"])].append(c)
-        store_repo, store = None, None
+            by_tree[sdist_key(c)].append(c)
         started = time.perf_counter()
         try:
-            for n, ((repo, parent), group) in enumerate(by_tree.items()):
-                if repo != store_repo:
-                    store_repo, store = repo, load_store(args.data, repo)
-                root = tmp / "trees" / f"{repo.replace('/', '+')}-{parent[:12]}"
-                files = materialize(store, parent, root)
+            for n, (key, group) in enumerate(by_tree.items()):
+                repo = group[0]["repo"]
+                root = tmp / "trees" / re.sub(r"[^A-Za-z0-9._-]+", "-", key)
+                files = materialize(archives[key], pins[key], root)
+                checked = []
+                for c in group:  # the gold is there, unchanged, before anything is asked
+                    problems = check_gold(root, c["gold"])
+                    if problems:
+                        gold_failures.append({"id": c["id"], "sdist": key, "problems": problems})
+                        print(f"  {c['id']}: gold check failed: {'; '.join(problems)}", file=sys.stderr)
+                    else:
+                        checked.append(c)
+                if not checked:
+                    _rmtree(root)
+                    continue
+                group = checked
                 build_s, report = aiex.open(root)
                 build_times.append(build_s)
                 aider_out = None
@@ -525,9 +601,9 @@ def main() -> None:
                 tree_lines = _lines_of(root)
 
                 for c in group:
-                    check_gold(root, c["gold"])
                     rec = {"id": c["id"], "repo": repo, "split": c["split"], "question": c["question"],
-                           "commit": c["commit"], "gold": [f"{g['path']}::{g['qualname']}" for g in c["gold"]],
+                           "commit": c["commit"], "sdist": key,
+                           "gold": [f"{g['path']}::{g['qualname']}" for g in c["gold"]],
                            "files": report.files, "chunks": report.chunks, "build_s": build_s, "aiex": {}}
                     for b in budgets:
                         ms, result = aiex.query(c["question"], b)
@@ -558,19 +634,24 @@ def main() -> None:
                         print(f"  {c['id']:<22} {marks}  {c['question'][:70]}")
                 _rmtree(root)
                 if not args.verbose and (n + 1) % 20 == 0:
-                    print(f"  {n + 1}/{len(by_tree)} trees, {time.perf_counter() - started:.0f} s", flush=True)
+                    print(f"  {n + 1}/{len(by_tree)} sdists, {time.perf_counter() - started:.0f} s", flush=True)
         finally:
             if aider is not None:
                 aider.close()
     total_s = time.perf_counter() - started
 
+    if not records:
+        sys.exit(f"no case passed its gold check ({len(gold_failures)} failed)")
     t = tables(records, budgets, aider is not None)
     print_tables(t, aider is not None)
-    print(f"\nindex build per tree (graph included): median {statistics.median(build_times) * 1000:.0f} ms, "
-          f"p95 {p95(build_times) * 1000:.0f} ms over {len(build_times)} trees; whole run {total_s:.0f} s")
+    print(f"\ngold check (each gold function in its sdist, at its line, source unchanged): "
+          f"{len(cases) - len(gold_failures)} of {len(cases)} cases passed, {len(gold_failures)} failed"
+          + (" (not scored: " + ", ".join(f["id"] for f in gold_failures) + ")" if gold_failures else ""))
+    print(f"index build per sdist (graph included): median {statistics.median(build_times) * 1000:.0f} ms, "
+          f"p95 {p95(build_times) * 1000:.0f} ms over {len(build_times)} sdists; whole run {total_s:.0f} s")
     if aider is not None:
         ab = [r["aider_build_s"] for r in records]
-        print(f"aider cold map per tree (tags parsed): median {statistics.median(ab) * 1000:.0f} ms; "
+        print(f"aider cold map per sdist (tags parsed): median {statistics.median(ab) * 1000:.0f} ms; "
               f"token counter: {records[0].get('aider_counter')}")
     modes = {str(b): failure_modes(records, b) for b in budgets} if args.diagnosis else {}
     if modes:
@@ -587,8 +668,9 @@ def main() -> None:
     args.out.write_text(json.dumps({
         "config": {"split": args.split, "repos": args.repos, "limit": args.limit, "budgets": budgets,
                    "tokenizer": args.tokenizer, "aider": aider_note if with_aider else f"skipped: {aider_note}",
-                   "splits": {r: m["split"] for r, m in repos_meta.items()}},
+                   "splits": {r: m["split"] for r, m in repos_meta.items()}, "sdists": sorted(pins)},
         "tables": t, "failure_modes": modes,
+        "gold_check": {"cases": len(cases), "failed": len(gold_failures), "failures": gold_failures},
         "build_ms": {"median": statistics.median(build_times) * 1000, "p95": p95(build_times) * 1000},
         "seconds": total_s, "cases": records,
     }, indent=1))
@@ -601,7 +683,7 @@ def _lines_of(root: Path):
 
     def lines(path: str) -> list[str]:
         if path not in cache:
-            cache[path] = (root / path).read_text("utf-8", "surrogateescape").splitlines()
+            cache[path] = mine.split_lines((root / path).read_bytes().decode("utf-8", "surrogateescape"))
         return cache[path]
 
     return lines
