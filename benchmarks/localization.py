@@ -77,7 +77,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-import localization_mine as mine  # noqa: E402 (the miner's tree selection, hashing and pip download)
+import localization_mine as mine  # the miner's tree selection, hashing and pip download
 
 DATA = HERE / "data" / "localization"
 CACHE = mine.CACHE

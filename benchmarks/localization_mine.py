@@ -280,6 +280,8 @@ def candidates(mirror: Path) -> list[dict]:
 def spread(items: list, cap: int) -> list:
     if len(items) <= cap:
         return items
+    if cap <= 1:
+        return items[len(items) // 2:][:cap]
     return [items[round(i * (len(items) - 1) / (cap - 1))] for i in range(cap)]
 
 
@@ -379,7 +381,7 @@ def locate(paths, want: str) -> list[str]:
     paths = list(paths)
     if want in paths:
         return [want]
-    tail = want[4:] if want.startswith("src/") else want
+    tail = want.removeprefix("src/")
     near = [p for p in paths if p in (tail, "src/" + tail) or p.endswith("/" + tail)]
     if near:
         return near
@@ -503,7 +505,7 @@ class GitFiles:
 def _date(text: str):
     from datetime import datetime
 
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)  # git's %cI: always an offset
 
 
 class Sdists:
@@ -657,13 +659,14 @@ def pin_sdists(doc: dict, mirrors: Path, cache: Path = CACHE, jobs: int = 3, ref
                 c["id"] = f"{repo.split('/')[1]}-{start + i:03d}"
             pinned.sort(key=lambda c: c["date"])
         kept += pinned
-        dropped[repo] = [{"id": i, "commit": next(c["commit"] for c in cases if c["id"] == i), "why": w}
-                         for i, w in why.items()]
+        # a re-pin keeps the record of the cases dropped before
+        dropped[repo] = doc.get("dropped", {}).get(repo, []) + \
+            [{"id": i, "commit": next(c["commit"] for c in cases if c["id"] == i), "why": w} for i, w in why.items()]
         versions = sorted({c["sdist"]["version"] for c in pinned}, key=_version_key)
         for stale in ("blobs", "xz_bytes"):
             meta.pop(stale, None)
-        meta.update(package=releases.package, cases=len(pinned), dropped=len(dropped[repo]), refilled=added,
-                    sdists=versions)
+        meta.update(package=releases.package, cases=len(pinned), dropped=len(dropped[repo]),
+                    refilled=meta.get("refilled", 0) + added, sdists=versions)
         print(f"{repo}: {len(pinned)} cases ({added} refilled) on {len(versions)} sdists of {releases.package}, "
               f"{len(dropped[repo])} dropped", flush=True)
         sdists.save()
