@@ -255,28 +255,16 @@ class AssistantService:
     def turn_sync(self, request: TurnRequest):
         """:meth:`turn` for synchronous callers, on the service's long-lived loop: an iterable of its events
         whose ``cancel()`` (a Stop button, from any thread), closing the iteration or Ctrl-C stops the turn."""
-        if self._loop is None:
-            from .aio import LoopThread
-
-            self._loop = LoopThread(f"aiex-{self.origin}")
-        return self._loop.stream(self.turn(request))
+        return self._thread().stream(self.turn(request))
 
     def compare_sync(self, request):
         """:meth:`compare` for synchronous callers, on the service's loop: an iterable of its events whose
         ``cancel()`` (or closing the iteration) stops every call still running."""
-        if self._loop is None:
-            from .aio import LoopThread
-
-            self._loop = LoopThread(f"aiex-{self.origin}")
-        return self._loop.stream(self.compare(request))
+        return self._thread().stream(self.compare(request))
 
     def edit_sync(self, request):
         """:meth:`edit` for synchronous callers, on the service's loop (``cancel()`` stops the model call)."""
-        if self._loop is None:
-            from .aio import LoopThread
-
-            self._loop = LoopThread(f"aiex-{self.origin}")
-        return self._loop.stream(self.edit(request))
+        return self._thread().stream(self.edit(request))
 
     async def edit(self, request) -> AsyncIterator[Event]:
         """Changes to files proposed by the model (:mod:`.edits`): the events of its turns (repair rounds
@@ -302,11 +290,15 @@ class AssistantService:
 
     def run(self, coro):
         """Run a coroutine on the service's loop from synchronous code."""
+        return self._thread().run(coro)
+
+    def _thread(self):
+        """The service's long-lived event loop thread, started on first use."""
         if self._loop is None:
             from .aio import LoopThread
 
             self._loop = LoopThread(f"aiex-{self.origin}")
-        return self._loop.run(coro)
+        return self._loop
 
     def close(self) -> None:
         if self._loop is not None:
