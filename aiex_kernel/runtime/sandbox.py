@@ -76,17 +76,67 @@ def is_binary(data: bytes) -> bool:
     return b"\0" in data[:_BINARY_SNIFF]
 
 
-def _any_pattern(spec) -> re.Pattern | None:
-    """One regex matching every path that any including pattern of ``spec`` could match."""
+_FLAG_LETTERS = ((re.ASCII, "a"), (re.IGNORECASE, "i"), (re.MULTILINE, "m"), (re.DOTALL, "s"), (re.VERBOSE, "x"))
+
+
+def _anonymous_groups(regex: str) -> str | None:
+    """``regex`` with its named groups made non-capturing (``(?P<name>`` -> ``(?:``), so that several
+    can be joined in one pattern; None if it refers back to a group (``(?P=name)``, ``\\1``)."""
+    out, i, n, in_class = [], 0, len(regex), False
+    while i < n:
+        c = regex[i]
+        if c == "\\":
+            if not in_class and i + 1 < n and regex[i + 1].isdigit():
+                return None  # a numbered back-reference
+            out.append(regex[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if regex.startswith("[]", i) or regex.startswith("[^]", i):  # a leading "]" is a member
+                out.append(regex[i:i + (2 if regex[i + 1] == "]" else 3)])
+                i += 2 if regex[i + 1] == "]" else 3
+                continue
+        elif regex.startswith("(?P=", i):
+            return None
+        elif regex.startswith("(?P<", i):
+            end = regex.index(">", i)
+            out.append("(?:")
+            i = end + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _any_pattern(spec, *, negations: bool = False) -> re.Pattern | None:
+    """One regex that every path some pattern of ``spec`` matches also matches; None: no such shortcut.
+
+    ``spec.match_file`` can only be true for a path that an *including* pattern matches (a negation only
+    un-matches), so a path this regex does not match is certainly not matched, and the full spec has the
+    last word on those it does match. With ``negations``, the negated patterns join it too: a path it does
+    not match is one no pattern of ``spec`` says anything about (``check_file(...).include is None``).
+    """
     parts = []
     for pattern in spec.patterns:
+        if pattern.include is None or (pattern.include is False and not negations):
+            continue  # a blank line or a comment; a negation, which cannot make a path match
         regex = getattr(pattern, "regex", None)
-        if pattern.include is None:
-            continue
-        if regex is None or not pattern.include:
-            return None  # a negation: no shortcut
-        parts.append(f"(?:{regex.pattern})")
-    return re.compile("|".join(parts)) if parts else None
+        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None  # a pattern type we cannot see into
+        body = _anonymous_groups(regex.pattern)
+        if body is None:
+            return None
+        flags = "".join(letter for flag, letter in _FLAG_LETTERS if regex.flags & flag)
+        parts.append(f"(?{flags}:{body})" if flags else f"(?:{body})")
+    if not parts:
+        return re.compile(r"(?!)")  # matches nothing, as the spec
+    try:
+        return re.compile("|".join(parts))
+    except re.error:
+        return None
 
 
 @dataclass
@@ -201,7 +251,9 @@ class Sandbox:
 
     def is_secret(self, relpath: str) -> bool:
         # one combined regex rules out most paths before pathspec's exact (per-pattern) check
-        if self._secret_hint is not None and not self._secret_hint.search(relpath):
+        # (on the path as pathspec normalises it: a relpath never starts with "/" or "./")
+        if (self._secret_hint is not None and not relpath.startswith(("/", "./"))
+                and not self._secret_hint.match(relpath)):
             return False
         return self._secrets.match_file(relpath) and not self._allowed.match_file(relpath)
 

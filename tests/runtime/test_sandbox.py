@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 
+import pathspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiex_kernel.errors import FileTooLarge, PathNotFound, PathOutsideRoot, SandboxError, SecretFileRefused
-from aiex_kernel.runtime.sandbox import DEFAULT_SECRET_PATTERNS, MAX_SKIPPED_PATHS, FileEntry, Sandbox, is_binary
+from aiex_kernel.runtime.sandbox import (DEFAULT_SECRET_PATTERNS, MAX_SKIPPED_PATHS, FileEntry, Sandbox,
+                                        _anonymous_groups, _any_pattern, is_binary)
 
 
 def write(base, rel, content="x = 1\n"):
@@ -142,6 +146,57 @@ def test_default_patterns_are_a_tuple_of_strings():
     assert isinstance(DEFAULT_SECRET_PATTERNS, tuple)
     assert ".env" in DEFAULT_SECRET_PATTERNS and "!.env.example" in DEFAULT_SECRET_PATTERNS
 
+
+
+# -- the one-regex shortcut before pathspec's exact match -----------------------
+
+_SEGMENTS = [".env", ".env.example", ".env.local", "a", "b", "src", "id_rsa", "id_rsa.pub", "x.pem", ".aws",
+             "credentials", "foo.py", "[x].py", "build", "ab", "a.b", "node_modules", "ENV"]
+_PATTERNS = [".env", ".env.*", "!.env.example", "*.pem", "!x.pem", "id_rsa*", "**/.aws/credentials", "build/",
+             "/src", "a/**/b", "!a", "[ab]", "a?", "*.py", "!foo.py", "\\[x].py", "# comment", "", "node_modules/",
+             "!build/", "src/*.py", "**/b"]
+_path = st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=4).map("/".join)
+
+
+def test_secret_hint_exists_for_the_default_patterns_despite_their_negations():
+    # it used to be None as soon as one negation (!.env.example) was there: a full match for every path
+    spec = pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS)
+    hint = _any_pattern(spec)
+    assert hint is not None
+    assert hint.match(".env") and hint.match(".env.example")  # a hint, not the answer: the spec decides
+    assert not hint.match("src/app.py") and not hint.match("docs/environment.md")
+
+
+@pytest.mark.parametrize("name", [".env", ".env.example", "a/.env", "a/.env.example", "a/.env.sample.bak",
+                                  ".env.example/key", "deploy/server.pem", "x.pem.py", "environment.py",
+                                  ".aws/credentials", "a/.aws/credentials", "credentials", "id_rsa", "id_rsa.py"])
+def test_hinted_secret_check_equals_the_full_spec(root, name):
+    sb = Sandbox(root)
+    assert sb._secret_hint is not None
+    assert sb.is_secret(name) == pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS).match_file(name)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PATTERNS), max_size=8), st.lists(_path, min_size=1, max_size=10))
+def test_any_pattern_never_misses_a_path_the_spec_matches(patterns, paths):
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    hint, every = _any_pattern(spec), _any_pattern(spec, negations=True)
+    assert hint is not None and every is not None
+    for path in paths:
+        for candidate in (path, path + "/"):  # files, and directories as scan asks about them
+            if spec.match_file(candidate):
+                assert hint.match(candidate), (patterns, candidate)
+            if spec.check_file(candidate).include is not None:
+                assert every.match(candidate), (patterns, candidate)
+
+
+def test_anonymous_groups_keeps_escapes_and_classes():
+    assert _anonymous_groups(r"^(?:.+/)?a(?:(?P<ps_d>/)|$)") == r"^(?:.+/)?a(?:(?:/)|$)"
+    assert _anonymous_groups(r"\\(?P<x>a)") == r"\\(?:a)"  # an escaped backslash, then a real group
+    assert _anonymous_groups(r"\(?P<x>a)") == r"\(?P<x>a)"  # an escaped parenthesis: no group
+    assert _anonymous_groups(r"[(?P<x>]") == r"[(?P<x>]"  # inside a class
+    assert _anonymous_groups(r"[]](?P<x>a)") == r"[]](?:a)" and _anonymous_groups(r"[^]](?P<x>a)") == r"[^]](?:a)"
+    assert _anonymous_groups(r"(?P<x>a)(?P=x)") is None and _anonymous_groups(r"(a)\1") is None
 
 def test_size_limit(root):
     write(root, "big.py", b"a" * 101)
