@@ -38,13 +38,48 @@ class TokenCounter:
 
 @lru_cache(maxsize=4)
 def _bpe(name: str):
-    import warnings
+    """A ``count(text) -> int`` for the encoding ``name`` ("o200k_base", "cl100k_base").
 
-    # bpe_openai loads its data lazily with a deprecated importlib call; that is not the user's concern
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"bpe_openai(\.|$)")
-    import bpe_openai
+    The Rust tables of ``bpe-openai`` load in under 0.1 s, but ``import bpe_openai`` also builds every
+    encoding's Python rank dictionary at import (about 2 s): so the extension module is loaded by itself,
+    under its own name (a later ``import bpe_openai`` reuses it). Counts are those of
+    ``get_encoding(name).encode_ordinary`` (lone surrogates replaced the same way), without its
+    200,000-token limit, which only guards decoding."""
+    backend = _bpe_bindings().tokenizer_for_encoding(name)
 
-    return bpe_openai.get_encoding(name)
+    def count(text: str) -> int:
+        try:
+            return backend.count(text)
+        except UnicodeEncodeError:
+            return backend.count(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
+
+    return count
+
+
+def _bpe_bindings():
+    import sys
+
+    loaded = sys.modules.get("bpe_openai._bindings")
+    if loaded is not None:
+        return loaded
+    import importlib.machinery
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("bpe_openai")  # finds the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("bpe-openai is not installed")
+    for folder in spec.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "_bindings" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader("bpe_openai._bindings", path)
+                module = importlib.util.module_from_spec(
+                    importlib.util.spec_from_file_location("bpe_openai._bindings", path, loader=loader))
+                loader.exec_module(module)
+                sys.modules["bpe_openai._bindings"] = module
+                return module
+    raise ImportError("bpe-openai has no _bindings extension module")
 
 
 def _encoding_for(model: str) -> str | None:
@@ -68,11 +103,11 @@ def token_counter(provider: str | None, model: str | None, settings=None) -> Tok
     encoding = _encoding_for(model or "") if provider not in ("anthropic", "ollama") else None
     if encoding is not None:
         try:
-            enc = _bpe(encoding)
+            count = _bpe(encoding)
         except ImportError:
             encoding = None
         else:
-            return TokenCounter(lambda text: len(enc.encode_ordinary(text)), encoding, True)
+            return TokenCounter(count, encoding, True)
     from ..core.token_estimates import estimate, family_for
 
     family = family_for(provider, model)
