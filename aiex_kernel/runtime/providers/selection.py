@@ -116,13 +116,46 @@ async def _named(text: str, specs: dict[str, ProviderSpec], settings, reason: st
 
 async def _first_chat_model(spec: ProviderSpec, timeout: float, raise_errors: bool = False) -> str | None:
     try:
-        models = await spec.build(**_quick(spec, timeout)).models()
+        provider = spec.build(**_quick(spec, timeout))
+        if not raise_errors and not await _may_answer(getattr(provider, "base_url", None), timeout):
+            return None  # nothing listens there: the SDK (openai's costs about 1 s to import) would say the same
+        models = await provider.models()
     except AiexError:
         if raise_errors:
             raise
         return None
     chat = [m for m in models if "embed" not in m.lower()]
     return chat[0] if chat else None
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+async def _may_answer(address: str | None, timeout: float) -> bool:
+    """False only when nothing accepts a TCP connection at ``address`` (``http://host:port/...``) within
+    ``timeout``: then a probe through the provider's SDK would fail the same way, and the SDK need not be
+    imported. True when unsure: no explicit port, or a proxy in the environment (the SDK would go through it)."""
+    from urllib.parse import urlsplit
+
+    if not address or any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return True
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return True
+    if parts.scheme not in ("http", "https") or not host or port is None:
+        return True
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except OSError:
+        pass
+    return True
 
 
 def _quick(spec: ProviderSpec, timeout: float) -> dict:
