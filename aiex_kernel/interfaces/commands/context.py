@@ -145,12 +145,13 @@ def show_context(args, ctx) -> Result:
 def _refuse_unmarked_first_build(root, settings, build: bool) -> None:
     """`show context` may update an index, but does not index a directory that is not a project unasked."""
     from ...config import ROOT_MARKERS
+
+    if not build or any((root / m).exists() for m in ROOT_MARKERS):
+        return
     from ...errors import IndexMissing
     from ...runtime.index.build import index_location
     from ...runtime.index.store import IndexStore
 
-    if not build or any((root / m).exists() for m in ROOT_MARKERS):
-        return
     if IndexStore(index_location(root, settings)).read_manifest(check_schema=False) is None:
         raise IndexMissing(f"{root} has no index yet and is not a project (no .git, pyproject.toml or .aiex): "
                         f"index it on purpose with `aiex build context --path {root}`.")
