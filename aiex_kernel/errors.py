@@ -29,6 +29,7 @@ instead of a traceback::
     │   ├── EditNotFound           no edit with that id (or none left to undo)
     │   ├── EditConflict           a file changed since the edit was proposed or applied
     │   └── EditRefused            no block of the answer could be applied safely
+    ├── ServeError                 `aiex serve ...` (MCP, metrics) cannot start serving
     ├── ClusterError               the Dask runtime failed
     │   ├── SchedulerUnreachable   no scheduler answered at the address
     │   ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
@@ -75,6 +76,7 @@ __all__ = [
     "EditNotFound",
     "EditConflict",
     "EditRefused",
+    "ServeError",
     "ClusterError",
     "SchedulerUnreachable",
     "ClusterNotRunning",
@@ -198,6 +200,10 @@ class EditConflict(EditError):
 
 class EditRefused(EditError):
     """No block of the model's answer could be applied safely."""
+
+
+class ServeError(AiexError):
+    """A server aiex runs (``aiex serve mcp``, ``aiex serve metrics``) cannot start serving."""
 
 
 class ClusterError(AiexError):

@@ -25,6 +25,7 @@ __all__ = [
     "ObjectFacts",
     "cells_context",
     "explain_prompt",
+    "facts_text",
     "fix_prompt",
     "interpolate",
     "traceback_frames",
@@ -147,6 +148,29 @@ def explain_prompt(facts: ObjectFacts) -> str:
         lines += ["", "Docstring:", facts.doc]
     if facts.source:
         lines += ["", "Source:", "```python", facts.source.rstrip(), "```"]
+    return "\n".join(lines)
+
+
+def facts_text(facts: ObjectFacts) -> str:
+    """What is known about a definition or a live object, as plain text for a person or an agent (no
+    request to a model): where it is, its kind, signature, notes, value, docstring and source."""
+    if facts.origin == "project":
+        head = f"{facts.expression}: {facts.type_name} at {facts.value_repr}"
+        fence = facts.type_name.split(" ", 1)[0]
+    else:
+        head = f"{facts.expression}: {facts.type_name} (a live object in the session)"
+        fence = "python"
+    lines = [head]
+    if facts.signature:
+        lines.append(f"signature: {facts.signature}")
+    for key, value in (facts.extra or {}).items():
+        lines.append(f"{key}: {value}")
+    if facts.origin != "project":
+        lines.append(f"value (repr, shortened): {facts.value_repr}")
+    if facts.doc:
+        lines += ["", "docstring:", facts.doc]
+    if facts.source:
+        lines += ["", f"```{fence}", facts.source.rstrip(), "```"]
     return "\n".join(lines)
 
 

@@ -39,6 +39,8 @@ class CliParser(argparse.ArgumentParser):
 
 def _emit(result: Result, fmt: str) -> None:
     out = sys.stdout
+    if result.silent:
+        return
     if result.shown and fmt == "text":
         out.write("\n")
         return

@@ -125,7 +125,7 @@ def show_context(args, ctx) -> Result:
     budget = settings.context_budget if args.budget is None else args.budget
     if budget < 0:
         raise UsageError("--budget must be 0 or more.")
-    _refuse_unmarked_first_build(sandbox.root, settings, args.build)
+    refuse_unmarked_first_build(sandbox.root, settings, args.build)
     provider, model = _counter_model(args, settings)
     result = project_context(sandbox.root, settings, args.query, budget, provider=provider, model=model,
                              progress=ctx.progress, build=args.build)
@@ -142,7 +142,7 @@ def show_context(args, ctx) -> Result:
     return Result(result.to_dict(), human=(result.text + "\n\n" if result.text else "") + footer)
 
 
-def _refuse_unmarked_first_build(root, settings, build: bool) -> None:
+def refuse_unmarked_first_build(root, settings, build: bool) -> None:
     """`show context` may update an index, but does not index a directory that is not a project unasked."""
     from ...config import ROOT_MARKERS
 

@@ -44,6 +44,8 @@ COMMAND_MODULES = (
     "aiex_kernel.interfaces.commands.models",
     "aiex_kernel.interfaces.commands.kernel",
     "aiex_kernel.interfaces.commands.context",
+    "aiex_kernel.interfaces.commands.lookup",
+    "aiex_kernel.interfaces.commands.mcp",
     "aiex_kernel.interfaces.commands.doctor",
 )
 
@@ -62,6 +64,7 @@ class Result:
     shown: bool = False  #: the human text was already written as it arrived (a streamed answer)
     value: Any = None  #: what a notebook command returns as the cell's value (an answer)
     figure: Any = None  #: a matplotlib figure to show beside the text in a notebook
+    silent: bool = False  #: nothing more to print: the command's output was its protocol (MCP over stdio)
 
     def rows(self) -> list:
         return self.records if self.records is not None else [self.data]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
+import re
 import reprlib
 import traceback
+import types
 
 from ...core.prompts import ObjectFacts
 
-__all__ = ["bounded_repr", "error_text", "object_facts"]
+__all__ = ["bounded_repr", "error_text", "named_object", "object_facts"]
 
 MAX_SOURCE_CHARS = 6000
 MAX_DOC_CHARS = 1500
@@ -105,3 +108,42 @@ def imported_facts(dotted: str) -> ObjectFacts:
         return object_facts(dotted, value)
     raise UsageError(f"No importable module in {dotted!r}; give a dotted name like json.dumps, or drop --import "
                      "to look the name up in the project's index.")
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def named_object(namespace: dict, name: str):
+    """The object ``name`` (a variable or a dotted attribute path: ``df``, ``model.fit``) names in
+    ``namespace`` or the builtins, found without running any code: no evaluation, no properties or
+    ``__getattr__`` (``inspect.getattr_static``). Raises UsageError for anything else."""
+    from ...errors import UsageError
+
+    name = name.strip()
+    if not _DOTTED.fullmatch(name):
+        raise UsageError(f"{name!r} is not a name: give a variable or a dotted attribute path like df.columns "
+                         "(expressions are never evaluated).")
+    first, *rest = name.split(".")
+    if first in namespace:
+        value = namespace[first]
+    elif hasattr(builtins, first):
+        value = getattr(builtins, first)
+    else:
+        raise UsageError(f"No variable named {first!r} in the session.")
+    for i, attr in enumerate(rest):
+        owner = value
+        try:
+            value = inspect.getattr_static(owner, attr)
+        except AttributeError:
+            raise UsageError(f"{'.'.join([first, *rest[:i]])} has no attribute {attr!r} "
+                             "(dynamic attributes are not looked up: that would run code).") from None
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        elif inspect.isfunction(value) and not isinstance(owner, type) and not inspect.ismodule(owner):
+            try:
+                own = object.__getattribute__(owner, "__dict__")
+            except AttributeError:
+                own = {}
+            if attr not in own:
+                value = types.MethodType(value, owner)  # a method of the instance, bound (binding runs nothing)
+    return value
