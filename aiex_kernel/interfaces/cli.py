@@ -94,6 +94,24 @@ def _service(args):
     return AssistantService(settings, origin="cli")
 
 
+class _LazyService:
+    """The assistant service, made on first use (``show context`` and ``build context`` never use it, and
+    importing it and the views that render its events is a good part of a command's start-up)."""
+
+    def __init__(self, args) -> None:
+        self._args = args
+        self._service = None
+
+    def __getattr__(self, name: str):
+        if self._service is None:
+            self._service = _service(self._args)
+        return getattr(self._service, name)
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+
+
 def _run_turn(service):
     def run_turn(request, args) -> Result:
         """Stream the turn to stdout, notes to stderr; the answer ends with its sources."""
@@ -133,20 +151,29 @@ def run(argv: list[str]) -> int:
             f"`aiex {' '.join(words)}` needs a noun: "
             + subparser(parser, words).format_usage().strip().removeprefix("usage: ")
         )
-    from .chat_loop import run_chat_loop
-    from .compare_view import run_compare_cli
-    from .edit_view import run_edit_cli
+    def run_compare(request, a):
+        from .compare_view import run_compare_cli
 
-    service = _service(args)
+        return run_compare_cli(service, request, a, _note)
+
+    def run_edit(request, a, edit_id=None):
+        from .edit_view import run_edit_cli
+
+        return run_edit_cli(service, request, a, _note, edit_id=edit_id)
+
+    def run_chat_loop(a):
+        from .chat_loop import run_chat_loop
+
+        return run_chat_loop(service, a, _write, _note)
+
+    service = _LazyService(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             result = args.command.handler(args, Context(
                 surface="cli", progress=True, prog="aiex", write=_write, note=_note, read_stdin=_read_stdin,
-                service=service, run_turn=_run_turn(service),
-                run_compare=lambda request, a: run_compare_cli(service, request, a, _note),
-                run_edit=lambda request, a, edit_id=None: run_edit_cli(service, request, a, _note, edit_id=edit_id),
-                run_chat_loop=lambda a: run_chat_loop(service, a, _write, _note)))
+                service=service, run_turn=_run_turn(service), run_compare=run_compare, run_edit=run_edit,
+                run_chat_loop=run_chat_loop))
         finally:
             service.close()
     for w in caught:
