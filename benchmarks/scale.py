@@ -30,9 +30,9 @@ build:
 * warm rebuilds against the index the 2-worker build wrote (a copy per run): nothing
   changed, one file's content changed (a comment line appended, median of
   ``--repeat``), 100 files changed; on the 2-worker cluster and in one process;
-  then one-file rebuilds, a different file each, until one compacts the index
-  (past ``MAX_SEGMENTS`` live generations), that build's time and the client's
-  peak RSS with it (compaction runs on the client, cluster or not). Each build's
+  then one-file rebuilds, a different file each, until one merges segments
+  (past ``MAX_LOOSE`` loose ones, :mod:`aiex_kernel.core.merge_policy`), that
+  build's time and the client's peak RSS with it. Each build's
   client-side steps are in the JSON.
 
 Goals (from the scale issue): 2 workers at least 1.8x one process on the stdlib
@@ -454,9 +454,10 @@ def child_warm(spec: dict) -> dict:
         _touch(p, 0, pending)
     out["hundred_files_s"] = timed_build(len(hundred))
     if spec.get("until_compaction"):
-        # one-file rebuilds, a different file each time, until one compacts the index (each build that writes a
-        # segment is a generation; past MAX_SEGMENTS live generations the next build merges them all). Editing
-        # the same file again does not count: its previous segment is dead and dropped.
+        # one-file rebuilds, a different file each time, until one merges segments (each build that writes one
+        # adds a small, loose segment; past MAX_LOOSE loose ones they are merged, a group of at most
+        # SEGMENT_CHUNKS live chunks at a time). Editing the same file again does not count: its previous
+        # segment is dead and dropped.
         others = [env.sandbox.resolve(f.relpath) for f in by_path[len(by_path) // 202:: max(1, len(by_path) // 101)]]
         others = [p for p in others if p != one and p not in hundred]
         for i, p in enumerate(others[:12]):

@@ -86,12 +86,15 @@ def read_batch(sandbox: Sandbox, names: Sequence[str], skipped: list[tuple[str, 
 
 def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: Callable[..., Any], *args: Any,
                      on_cluster: bool, settings, progress: bool, description: str, runtime=None,
-                     preread: dict[str, bytes] | None = None, send_paths: bool = False) -> BatchRun:
+                     preread: dict[str, bytes] | None = None, send_paths: bool = False,
+                     collect: Callable[[Any], None] | None = None) -> BatchRun:
     """``task(items, *args)`` for each batch of paths; ``preread`` holds bytes already read (the others are
     read as their batch is submitted, so workers start while the client still reads). With ``send_paths``
     (workers on this machine that read the files themselves) a batch is its paths, plus ``(path, bytes)``
-    for those in ``preread``."""
+    for those in ``preread``. ``collect``: called with each result as it arrives, instead of keeping them
+    all in ``results`` (so a caller that writes them out holds one at a time)."""
     run = BatchRun()
+    keep = collect if collect is not None else run.results.append
     total = sum(len(b) for b in batches)
     client = None
     if on_cluster:
@@ -119,7 +122,7 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
     if not on_cluster:
         with progress_bar(total, description, enabled=progress) as bar:
             for names in batches:
-                run.results.append(task(items_of(names), *args))
+                keep(task(items_of(names), *args))
                 bar.advance(len(names))
         return run
 
@@ -148,7 +151,7 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
         try:
             for fut in as_completed(futures, loop=client.loop):
                 try:
-                    run.results.append(fut.result())
+                    keep(fut.result())
                 except KilledWorker as exc:
                     raise ClusterError(
                         f"Dask workers kept dying on a batch ({exc}); check the workers' memory limits and logs, "

@@ -4,10 +4,13 @@ A file whose size and modification time match the manifest is not read; one that
 differs is read and hashed, and re-indexed only if its content changed. Changed
 and new files go into a new segment (chunking and term counting run as cluster
 tasks for large jobs, and there each task writes its batch as a segment of its
-own, :mod:`.parts`: the client merges only the manifest); deleted files drop out
-of the manifest. When segments pile up (those of more than ``MAX_SEGMENTS`` builds,
-or more dead chunks than live ones) the live data is merged into one segment,
-without re-chunking anything.
+own, :mod:`.parts`: the client merges only the manifest; in this process, batches are
+written out as segments of about ``SEGMENT_CHUNKS`` chunks as they arrive); deleted
+files drop out of the manifest. When loose segments pile up (small ones, or mostly
+dead ones: :mod:`aiex_kernel.core.merge_policy`) they are merged, a group of at most
+``SEGMENT_CHUNKS`` live chunks at a time (on the workers when they wrote this build's
+segments), without re-chunking anything, so no step of a build holds the whole index
+in memory.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...core import merge_policy
 from ...core.batching import batch_count, plan_batches
+from ...core.merge_policy import SegmentStat, merge_groups
 from ...core.indexing import IndexedBatch, content_hash, index_batch
 from ...errors import IndexBusy, IndexNotWritable
 from ..file_batches import read_batch, run_file_batches, use_cluster
@@ -29,9 +34,7 @@ from ..sandbox import Sandbox
 from ...errors import SchemaMismatch
 from .store import ARRAY_NAMES, IndexStore
 
-__all__ = ["MAX_SEGMENTS", "BuildReport", "build_index", "index_location"]
-
-MAX_SEGMENTS = 8
+__all__ = ["BuildReport", "build_index", "index_location"]
 
 
 def index_location(root: Path, settings) -> str:
@@ -256,10 +259,12 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     for _, reason in skipped:
         report.skipped[reason] += 1
     generations = {s: generations.get(s, generation) for s in segments}
-    live, total = _chunk_totals(_segment_file_chunks(store, segments), files)
-    if len(set(generations.values())) > MAX_SEGMENTS or live < total // 2:
-        segments, files = _compact(store, segments, files, settings.embedding_model)
-        generations = {s: 1 for s in segments}
+    stats = _segment_stats(_segment_file_chunks(store, segments), files, generations)
+    live = sum(s.live for s in stats)  # merging keeps exactly the live chunks
+    groups = merge_groups(stats, target=merge_policy.SEGMENT_CHUNKS, max_loose=merge_policy.MAX_LOOSE)
+    if groups:
+        segments, files, generations = _compact(store, segments, files, generations, groups, settings=settings,
+                                                report=report, runtime=runtime, progress=progress)
         report.compacted = True
 
     changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
@@ -272,7 +277,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     store.delete_unreferenced(set(segments))
     report.files = len(files)
     report.segments = len(segments)
-    report.chunks = live  # compaction keeps exactly the live chunks
+    report.chunks = live
 
 
 def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,
@@ -308,6 +313,18 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
         report.written_by = "workers (they read the files)" if mode == "paths" else "workers"
         unreadable = list(run.skipped) + [s for part in run.results for s in part.skipped]
         return None, run.results, unreadable
+    if not settings.embedding_model:  # written as the batches arrive: memory holds one segment's worth
+        from ...core import merge_policy
+        from .parts import SegmentWriter
+
+        writer = SegmentWriter(store, merge_policy.SEGMENT_CHUNKS)
+        run = run_file_batches(sandbox, batches, index_batch, on_cluster=on_cluster, settings=settings,
+                               progress=progress, description="Indexing", runtime=runtime, preread=preread,
+                               collect=writer.add)
+        writer.flush()
+        report.where = run.where
+        return None, writer.parts, run.skipped
+    # the embedding model is called from here, for the whole batch
     run = run_file_batches(sandbox, batches, index_batch, on_cluster=on_cluster, settings=settings,
                            progress=progress, description="Indexing", runtime=runtime, preread=preread)
     report.where = run.where
@@ -355,11 +372,14 @@ def _segment_file_chunks(store: IndexStore, segments: list[str]) -> dict[str, li
     return out
 
 
-def _chunk_totals(counts: dict[str, list[int]], files: dict[str, list]) -> tuple[int, int]:
-    """(live chunks, all chunks) over the segments in ``counts``."""
-    total = sum(sum(c) for c in counts.values())
-    live = sum(counts[e[0]][e[1]] for e in files.values() if e[0] in counts)
-    return live, total
+def _segment_stats(counts: dict[str, list[int]], files: dict[str, list],
+                   generations: dict[str, int]) -> list[SegmentStat]:
+    """Live and total chunks of each segment in ``counts``."""
+    live = dict.fromkeys(counts, 0)
+    for e in files.values():
+        if e[0] in counts:
+            live[e[0]] += counts[e[0]][e[1]]
+    return [SegmentStat(seg, live[seg], sum(c), generations.get(seg, 0)) for seg, c in counts.items()]
 
 
 def _embed(batch: IndexedBatch, sandbox: Sandbox, preread: dict[str, bytes], settings, progress: bool) -> None:
@@ -374,15 +394,55 @@ def _embed(batch: IndexedBatch, sandbox: Sandbox, preread: dict[str, bytes], set
         batch.arrays["embeddings"] = embed_texts(provider, model, texts)
 
 
-def _compact(store: IndexStore, segments: list[str], files: dict[str, list],
-             embedding_model: str | None) -> tuple[list[str], dict]:
-    """Merge the live files of every segment into one new segment (no re-chunking)."""
-    from .view import load_segments
+def _compact(store: IndexStore, segments: list[str], files: dict[str, list], generations: dict[str, int],
+             groups: list[list[str]], *, settings, report: BuildReport, runtime, progress: bool):
+    """Each group of segments rewritten as one (no re-chunking): on the workers when they wrote this build's
+    segments (the groups at once), else here, one group at a time. Returns (segments, files, generations)."""
+    from .parts import merge_part
 
-    view = load_segments(store, segments, files)
-    batch = view.as_batch(store)
-    new_id = store.new_segment_id()
-    store.write_segment(new_id, batch.files, batch.lines, batch.arrays,
-                        view.embedding_model if "embeddings" in batch.arrays else None)
-    new_files = {f["path"]: [new_id, i, f["hash"], f["size"], files[f["path"]][4]] for i, f in enumerate(batch.files)}
-    return [new_id], new_files
+    subsets = [{p: e for p, e in files.items() if e[0] in set(group)} for group in groups]
+    parts = None
+    if report.written_by.startswith("workers"):
+        parts = _merge_on_cluster(store, groups, subsets, settings, runtime)
+    if parts is None:
+        from ..progress import progress_bar
+
+        parts = []
+        with progress_bar(sum(len(s) for s in subsets), "Merging index segments", enabled=progress) as bar:
+            for group, subset in zip(groups, subsets):
+                parts.append(merge_part(store.location, group, subset))
+                bar.advance(len(subset))
+    merged = {s for group in groups for s in group}
+    out_segments = [s for s in segments if s not in merged]
+    out_generations = {s: generations[s] for s in out_segments}
+    files = dict(files)
+    for group, part in zip(groups, parts):
+        for i, f in enumerate(part.files):
+            files[f["path"]] = [part.segment, i, f["hash"], f["size"], files[f["path"]][4]]
+        out_segments.append(part.segment)
+        out_generations[part.segment] = max(generations[s] for s in group)
+    return out_segments, files, out_generations
+
+
+def _merge_on_cluster(store: IndexStore, groups, subsets, settings, runtime):
+    """The merges as cluster tasks (None: no usable cluster; they run here then)."""
+    from ...errors import ClusterError
+    from ..cluster import get_runtime
+    from ..deployment import resource_kwargs
+    from .parts import merge_part
+
+    client = (runtime or get_runtime(settings)).usable_client()
+    if client is None:
+        return None
+    from distributed import KilledWorker
+
+    futures = [client.submit(merge_part, store.location, group, subset, pure=False, **resource_kwargs(client, "cpu"))
+               for group, subset in zip(groups, subsets)]
+    try:
+        return client.gather(futures)
+    except KilledWorker as exc:
+        raise ClusterError(f"Dask workers kept dying while merging index segments ({exc}); check their memory "
+                           "limits, or run with --cluster never.") from None
+    finally:
+        for fut in futures:
+            fut.release()

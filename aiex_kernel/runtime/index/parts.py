@@ -20,7 +20,16 @@ How a task gets its files, and whether it may write (:func:`part_mode`):
   to compute (the client calls the embedding model): the batches come back to the
   client and are written by it, as before.
 
-A task that dies with its worker is run again by Dask and rewrites the same segment
+In the third case, and in a build in this process, the batches are not merged into
+one either: a :class:`SegmentWriter` writes them out as segments of about
+``SEGMENT_CHUNKS`` chunks as they arrive, so the client holds one segment's worth.
+
+Merging segments (:mod:`aiex_kernel.core.merge_policy` says which) is a task too,
+:func:`merge_part`: it reads a group's live files and writes them as one segment, on a
+worker when the workers could write this build's segments, else here, one group at a
+time.
+
+A task that dies with its worker is run again by Dask and writes a segment under a new
 id; segments that no manifest names (a killed build's) are deleted by the next build.
 """
 
@@ -30,7 +39,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-__all__ = ["PartWritten", "index_part", "part_mode"]
+__all__ = ["PartWritten", "SegmentWriter", "index_part", "merge_part", "part_mode"]
 
 
 @dataclass
@@ -59,8 +68,58 @@ def index_part(items, location: str, segment: str, sandbox_spec: dict | None = N
         items = list(preread.items()) + read_batch(sandbox, names, skipped)
     batch = index_batch(list(items))
     IndexStore(location).write_segment(segment, batch.files, batch.lines, batch.arrays)
+    return _written(segment, batch, skipped)
+
+
+def _written(segment: str, batch, skipped=()) -> PartWritten:
     return PartWritten(segment, [{"path": f["path"], "hash": f["hash"], "size": f["size"]} for f in batch.files],
-                       skipped, len(batch.lines))
+                       list(skipped), len(batch.lines))
+
+
+def merge_part(location: str, group: list[str], files: dict[str, list]) -> PartWritten:
+    """The live files of the segments in ``group`` (``files``: their manifest entries) rewritten as one new
+    segment of the store at ``location``; nothing is re-chunked."""
+    from .store import IndexStore
+    from .view import load_segments
+
+    store = IndexStore(location)
+    view = load_segments(store, group, files)
+    batch = view.as_batch(store)
+    segment = store.new_segment_id()
+    store.write_segment(segment, batch.files, batch.lines, batch.arrays,
+                        view.embedding_model if "embeddings" in batch.arrays else None)
+    return _written(segment, batch)
+
+
+class SegmentWriter:
+    """Indexed batches written out as segments of about ``target`` chunks as they arrive (this process)."""
+
+    def __init__(self, store, target: int) -> None:
+        self.store = store
+        self.target = max(1, target)
+        self.parts: list[PartWritten] = []
+        self._pending: list = []
+        self._chunks = 0
+
+    def add(self, batch) -> None:
+        """One batch (an ``IndexedBatch``); a segment is written once ``target`` chunks are waiting."""
+        if not batch.files:
+            return
+        self._pending.append(batch)
+        self._chunks += len(batch.lines)
+        if self._chunks >= self.target:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        from .build import merge_batches
+
+        batch = merge_batches(sorted(self._pending, key=lambda b: b.files[0]["path"]))
+        segment = self.store.new_segment_id()
+        self.store.write_segment(segment, batch.files, batch.lines, batch.arrays)
+        self.parts.append(_written(segment, batch))
+        self._pending, self._chunks = [], 0
 
 
 def _identity(*paths: str) -> tuple:

@@ -1,0 +1,73 @@
+"""Segments that stay bounded: a build in one process writes its batches out as segments of about
+SEGMENT_CHUNKS chunks, and loose segments are merged a group at a time, on the workers after a cluster
+build. The chunks are exactly those of a build into one segment."""
+
+import pytest
+
+from aiex_kernel.config import load_settings
+from aiex_kernel.core import merge_policy
+from aiex_kernel.runtime.index import open_sandbox
+from aiex_kernel.runtime.index.build import build_index
+from aiex_kernel.runtime.index.store import IndexStore
+from aiex_kernel.runtime.index.view import load_index
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "many"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'many'\n")
+    for i in range(30):  # 30 files: three batches of ten
+        (root / "pkg" / f"mod{i:02d}.py").write_text(
+            f"class Thing{i}:\n    def size(self):\n        return {i}\n\n\ndef make_{i}(n):\n    return [Thing{i}()] * n\n")
+    return root
+
+
+def build(root, **kw):
+    settings = load_settings(root)
+    return build_index(open_sandbox(root, settings), settings=settings, progress=False, **kw)
+
+
+def chunks_of(root):
+    view = load_index(IndexStore(str(root / ".aiex" / "index")))
+    return sorted((c.path, c.qualname, c.start_line, c.sha256) for c in view.chunks(range(view.n_chunks)).values())
+
+
+def test_one_process_writes_bounded_segments_then_merges_them(project, tmp_path, monkeypatch):
+    import shutil
+
+    reference = tmp_path / "reference"
+    shutil.copytree(project, reference)
+    assert build(reference, cluster="never").segments == 1  # small: one segment, as always
+    monkeypatch.setattr(merge_policy, "SEGMENT_CHUNKS", 10)  # each batch (10 files, 40 chunks) fills one
+    monkeypatch.setattr(merge_policy, "MAX_LOOSE", 10 ** 6)
+    report = build(project, cluster="never")
+    assert report.segments == 3 and not report.compacted and report.chunks == 120
+    assert chunks_of(project) == chunks_of(reference)
+    monkeypatch.setattr(merge_policy, "SEGMENT_CHUNKS", 200)  # now all three are loose and fit in one group
+    monkeypatch.setattr(merge_policy, "MAX_LOOSE", 1)
+    merged = build(project, cluster="never")
+    assert merged.up_to_date and merged.compacted and merged.segments == 1 and merged.chunks == 120
+    assert chunks_of(project) == chunks_of(reference)
+    assert len(list((project / ".aiex/index/segments").iterdir())) == 1  # the merged ones were deleted
+
+
+def test_after_a_cluster_build_the_workers_merge(project, tmp_path, runtime, monkeypatch):
+    import shutil
+
+    from distributed import get_task_stream
+
+    reference = tmp_path / "reference"
+    shutil.copytree(project, reference)
+    build(reference, cluster="never")
+    monkeypatch.setattr(merge_policy, "MAX_LOOSE", 1)  # the batches' three segments are too many
+    with get_task_stream(runtime.client) as stream:
+        report = build(project, cluster="always", runtime=runtime)
+    assert report.written_by.startswith("workers") and report.compacted and report.segments == 1
+    assert any("merge_part" in t["key"] for t in stream.data)  # merged on the cluster, not here
+    assert chunks_of(project) == chunks_of(reference)
+    # an edit adds one loose segment beside the merged one; with two loose the next merge takes both
+    (project / "pkg" / "mod03.py").write_text("def changed():\n    return 3\n")
+    again = build(project, cluster="never")
+    assert again.changed == 1 and again.segments == 1 and again.compacted
+    assert ("pkg/mod03.py", "changed") in {(p, q) for p, q, *_ in chunks_of(project)}
