@@ -20,8 +20,9 @@ __all__ = ["SEGMENT_CHUNKS", "MAX_LOOSE", "SegmentStat", "is_loose", "merge_grou
 
 #: live chunks a merged segment holds at most (about 100 MB of memory to merge)
 SEGMENT_CHUNKS = 50_000
-#: loose segments tolerated before they are merged
-MAX_LOOSE = 8
+#: loose segments tolerated before they are merged (a cluster build of the standard library leaves 16, one
+#: per batch, which queries read quickly enough: merging them would cost the build a tenth of its time)
+MAX_LOOSE = 32
 
 
 class SegmentStat(NamedTuple):
