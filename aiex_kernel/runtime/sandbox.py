@@ -22,6 +22,9 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
   directory is walked even if ignored, and then only the ignore files inside it apply.
 * An explicit path that is missing or outside the root raises; inside a walk such
   files are skipped and counted.
+* Matching is pathspec's, exactly; before it, one-name pre-filters drawn from the patterns
+  (:func:`_name_bodies`) pass over the paths no pattern could match, so most paths cost a
+  regex test of their name, and a file is stat'ed only once its name says it may be indexed.
 * Every file the walk sees is either in ``Scan.files`` or counted under one reason in
   ``Scan.skipped``: "ignored" (an ignored directory counts once), "secret",
   "unsupported" (no grammar), "too large", "outside root", "unreadable".
@@ -30,18 +33,27 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import stat as stat_mod
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 import pathspec
 
 from ..core.languages import language_for_path
-from ..errors import FileTooLarge, PathNotFound, PathOutsideRoot, SandboxError, SecretFileRefused
+from ..errors import (
+    FileTooLarge,
+    PathNotFound,
+    PathOutsideRoot,
+    SandboxError,
+    SecretFileRefused,
+)
 
 __all__ = ["DEFAULT_SECRET_PATTERNS", "FileEntry", "Sandbox", "Scan", "is_binary"]
 
@@ -139,6 +151,97 @@ def _any_pattern(spec, *, negations: bool = False) -> re.Pattern | None:
         return None
 
 
+_FLOATING = re.compile(r"\^\(\?:\.\+/\)\?(?P<body>.*)\(\?:\(\?:/\)\|\$\)\Z")  # ^(?:.+/)?BODY(?:(?:/)|$)
+_TRAILING_SPACE = re.compile(r"(?<!\\)\s+\Z")
+_CLASS_WITH_SLASH = re.compile(r"\[(?:\^?\]|!\])?[^\]/]*/")  # a "[" not closed before a "/"
+
+
+_ANY_NAME = "[^/]*"
+
+
+def _name_bodies(spec, negations: bool) -> tuple[set[str], list[tuple[str, ...]]] | None:
+    """What a matched path's names must be, pattern by pattern: (anywhere, anchored). ``anywhere``: regex
+    bodies, one per pattern, of which a matched path has a component (name) in full. ``anchored``: for
+    the patterns tied to their ignore file's directory (a slash before the end, no ``**``), the body of
+    each component, which the path's component at the same place (below that directory) matches in full.
+    None: some pattern gives no such test (``*``, ``**``, a class that may hold a ``/``, ...)."""
+    anywhere: set[str] = set()
+    anchored: list[tuple[str, ...]] = []
+    for pattern in spec.patterns:
+        if pattern.include is None or (pattern.include is False and not negations):
+            continue
+        text = getattr(pattern, "pattern", None)
+        if not isinstance(text, str) or _CLASS_WITH_SLASH.search(text):
+            return None
+        text = text.removeprefix("!")
+        parts = _TRAILING_SPACE.sub("", text).rstrip("/").split("/")
+        tied = len(parts) > 1  # a slash before the end ties the pattern to its ignore file's directory
+        if tied and not parts[0]:
+            parts = parts[1:]
+        bodies: list[str | None] = []
+        for part in parts:
+            if not part or "**" in part:
+                bodies.append(None)  # any number of components
+                continue
+            regex, include = _translate(type(pattern), part)
+            if include is True and regex == ".":
+                bodies.append(_ANY_NAME)  # "*" alone: any one name
+                continue
+            found = _FLOATING.match(_anonymous_groups(regex) or "") if isinstance(regex, str) else None
+            if include is not True or found is None:
+                return None
+            bodies.append(found.group("body"))
+        if tied and None not in bodies and any(b != _ANY_NAME for b in bodies):
+            anchored.append(tuple(bodies))  # type: ignore[arg-type]
+            continue
+        named = [b for b in bodies if b is not None and b != _ANY_NAME]
+        if not named:
+            return None  # every component is "*" or "**": any path may match
+        anywhere.add(named[-1])
+    return anywhere, anchored
+
+
+def _translate(kind, part: str) -> tuple[str | None, bool | None]:
+    """(regex source, include) of the one-component pattern ``part``, in pathspec's translation."""
+    to_regex = getattr(kind, "pattern_to_regex", None)
+    if to_regex is not None:
+        regex, include = to_regex(part)
+        return (regex if isinstance(regex, str) else None), include
+    alone = kind(part)
+    regex = getattr(alone, "regex", None)
+    return (regex.pattern if isinstance(regex, re.Pattern) else None), alone.include
+
+
+@functools.lru_cache(maxsize=4096)
+def _exact(body: str) -> re.Pattern:
+    return re.compile(body + r"\Z")
+
+
+def _alternatives(bodies) -> re.Pattern:
+    bodies = sorted(set(bodies))
+    return re.compile("(?:" + "|".join(bodies) + r")\Z") if bodies else re.compile(r"(?!)")
+
+
+def _component_pattern(spec, *, negations: bool = False) -> re.Pattern | None:
+    """A regex over ONE path component (a file or directory name): a path that some including pattern of
+    ``spec`` matches (with ``negations``, any pattern) has a component this regex matches in full. None
+    when there is no such test (a pattern such as ``*`` or ``**``, or one we cannot take apart).
+
+    A gitignore pattern matches a path when its components match the path's leading components (or, for
+    a pattern without a slash, the components from any one on), each component other than ``**`` matching
+    one path component in full; so one such component of each pattern, translated alone, is a test every
+    matched path passes. It is a pre-filter only: the spec has the last word.
+    """
+    bodies = _name_bodies(spec, negations)
+    if bodies is None:
+        return None
+    anywhere, anchored = bodies
+    try:
+        return _alternatives([*anywhere, *(next(b for b in reversed(a) if b != _ANY_NAME) for a in anchored)])
+    except re.error:
+        return None
+
+
 @dataclass
 class FileEntry:
     relpath: str  #: POSIX path relative to the root
@@ -165,18 +268,110 @@ class Scan:
             self.skipped_paths.append((relpath, reason))
 
 
-_Rules = list[tuple[str, pathspec.GitIgnoreSpec]]  # (directory relpath, its ignore rules), outermost first
+class _Where(NamedTuple):
+    """What one ignore file's pre-filters know of a directory below it (see :func:`_name_bodies`)."""
+
+    hit: bool  #: a pattern may match something below: every path goes to the spec
+    depth: int  #: components between the ignore file's directory and this one
+    alive: tuple[int, ...]  #: the anchored patterns whose leading components this directory's path matched
+    final: re.Pattern | None  #: names that complete one of those here
 
 
-def _ignored(rules: _Rules, relpath: str, is_dir: bool) -> bool:
-    """Git's answer: the deepest ignore file with a matching rule decides."""
+class _Filters:
+    """An ignore file's spec and its one-name pre-filters (see :func:`_name_bodies`), shared by every
+    directory whose ignore file says the same."""
+
+    def __init__(self, lines: tuple[str, ...]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        bodies = _name_bodies(self.spec, True)
+        self.filtered = bodies is not None
+        try:
+            self.anywhere = _alternatives(bodies[0]) if bodies else None
+        except re.error:
+            self.filtered, self.anywhere = False, None
+        self.anchored: list[tuple[str, ...]] = bodies[1] if self.filtered else []
+        self._finals: dict = {}
+        self.top = self.where(False, 0, tuple(range(len(self.anchored))))
+
+    def where(self, hit: bool, depth: int, alive: tuple[int, ...]) -> _Where:
+        if hit or not self.filtered:
+            return _Where(True, depth, (), None)
+        key = (depth, alive)
+        final = self._finals.get(key, False)
+        if final is False:
+            ends = [self.anchored[i][depth] for i in alive if len(self.anchored[i]) == depth + 1]
+            try:
+                final = _alternatives(ends) if ends else None
+            except re.error:
+                return _Where(True, depth, (), None)
+            self._finals[key] = final
+        return _Where(False, depth, alive, final)
+
+
+@functools.lru_cache(maxsize=256)
+def _filters(lines: tuple[str, ...]) -> _Filters:
+    return _Filters(lines)
+
+
+class _Rule:
+    """One ignore file's rules: the directory holding it (relative to the root) and its filters."""
+
+    def __init__(self, base: str, lines: Sequence[str]) -> None:
+        self.base = base
+        self._filters = f = _filters(tuple(lines))
+        self.spec, self.anywhere, self.top = f.spec, f.anywhere, f.top
+
+    @classmethod
+    def of(cls, base: str, lines: list[str]) -> _Rule:
+        return cls(base, lines)
+
+    def passes(self, where: _Where, name: str) -> bool:
+        """Whether a path named ``name`` in a directory the filters say ``where`` of may match."""
+        return where.hit or self.anywhere.match(name) is not None or (
+            where.final is not None and where.final.match(name) is not None)
+
+    def descend(self, where: _Where, name: str) -> _Where:
+        """What the filters know of the subdirectory ``name``."""
+        if where.hit:
+            return where
+        if self.anywhere.match(name) or (where.final is not None and where.final.match(name)):
+            return _Where(True, where.depth + 1, (), None)
+        d, anchored = where.depth, self._filters.anchored
+        alive = tuple(i for i in where.alive if len(anchored[i]) > d + 1 and _exact(anchored[i][d]).match(name))
+        return self._filters.where(False, d + 1, alive)
+
+
+_Rules = list[_Rule]  # outermost first
+
+
+def _ignored(rules: _Rules, relpath: str, is_dir: bool, wheres: Sequence[_Where] | None = None,
+             name: str = "") -> bool:
+    """Git's answer: the deepest ignore file with a matching rule decides.
+
+    ``wheres[i]``: what ``rules[i]``'s pre-filters know of the directory holding ``relpath`` (whose last
+    component is ``name``): unless they let ``name`` pass, no rule of that file can match."""
     ignored = False
-    for base, spec in rules:
-        rel = relpath if base == "." else relpath[len(base) + 1:]
-        result = spec.check_file(rel + "/" if is_dir else rel)
+    for i, rule in enumerate(rules):
+        if wheres is not None and not rule.passes(wheres[i], name):
+            continue
+        rel = relpath if rule.base == "." else relpath[len(rule.base) + 1:]
+        result = rule.spec.check_file(rel + "/" if is_dir else rel)
         if result.include is not None:
             ignored = result.include
     return ignored
+
+
+def _wheres(rules: _Rules, rel: str) -> list[_Where]:
+    """The pre-filters' word on directory ``rel``, for rules from its ancestors."""
+    out = []
+    for rule in rules:
+        below = rel if rule.base == "." else rel[len(rule.base) + 1:]
+        where = rule.top
+        for c in below.split("/"):
+            if c and c != ".":
+                where = rule.descend(where, c)
+        out.append(where)
+    return out
 
 
 class Sandbox:
@@ -193,6 +388,8 @@ class Sandbox:
         self._secrets = pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS)
         self._allowed = pathspec.GitIgnoreSpec.from_lines(self.allow_secrets)
         self._secret_hint = _any_pattern(self._secrets)
+        self._secret_names = _component_pattern(self._secrets)
+        self._languages: dict = {}  # a file name's suffix -> its LanguageSpec (or None), for scans
         self._dir_cache: dict[str, str] = {}
         self._root_str = str(self.root)
         self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
@@ -250,11 +447,16 @@ class Sandbox:
         return os.path.realpath(target) if os.path.islink(target) else target
 
     def is_secret(self, relpath: str) -> bool:
-        # one combined regex rules out most paths before pathspec's exact (per-pattern) check
-        # (on the path as pathspec normalises it: a relpath never starts with "/" or "./")
-        if (self._secret_hint is not None and not relpath.startswith(("/", "./"))
-                and not self._secret_hint.match(relpath)):
-            return False
+        # a one-name regex (or one combined regex) rules out most paths before pathspec's exact check
+        if not relpath.startswith(("/", "./")):  # (pathspec normalises those; a relpath never has them)
+            if self._secret_names is not None:
+                if not any(self._secret_names.match(c) for c in relpath.split("/")):
+                    return False
+            elif self._secret_hint is not None and not self._secret_hint.match(relpath):
+                return False
+        return self._secret_exact(relpath)
+
+    def _secret_exact(self, relpath: str) -> bool:
         return self._secrets.match_file(relpath) and not self._allowed.match_file(relpath)
 
     # -- reading -------------------------------------------------------------
@@ -390,10 +592,12 @@ class Sandbox:
                 rules = self._ancestor_rules(rel)
                 if rel != "." and _ignored(rules, rel, True):
                     rules = []  # named explicitly: walk it anyway, by its own ignore files only
-                self._walk(resolved, rel, rules, 0, depth, scan, found, seen)
+                secret_dir = self._secret_names is None or (rel != "." and any(
+                    self._secret_names.match(c) for c in rel.split("/")))
+                self._walk(str(resolved), rel, rules, _wheres(rules, rel), secret_dir, 0, depth, scan, found, seen)
             elif rel not in found:
                 self._consider(rel, resolved.stat(), scan, found)
-        scan.files = sorted(found.values(), key=lambda f: f.relpath)
+        scan.files = sorted(found.values(), key=attrgetter("relpath"))
         return scan
 
     def _rules_in(self, directory: Path, rel: str) -> _Rules:
@@ -402,7 +606,7 @@ class Sandbox:
             path = directory / name
             if path.is_file() and path.resolve().is_relative_to(self.root):
                 lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-                rules.append((rel, pathspec.GitIgnoreSpec.from_lines(lines)))
+                rules.append(_Rule.of(rel, lines))
         return rules
 
     def _ancestor_rules(self, rel: str) -> _Rules:
@@ -412,28 +616,42 @@ class Sandbox:
         dirs = ["."] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
         return [r for d in dirs for r in self._rules_in(self.root / d, d)]
 
-    def _walk(self, directory: Path, rel: str, rules: _Rules, level: int, depth: int | None,
-              scan: Scan, found: dict[str, FileEntry], seen: set) -> None:
+    def _walk(self, directory: str, rel: str, rules: _Rules, hits: list[_Where], secret_dir: bool, level: int,
+              depth: int | None, scan: Scan, found: dict[str, FileEntry], seen: set) -> None:
+        """Walk ``directory`` (``rel`` under the root). ``hits``: see :func:`_ignored` (wheres); ``secret_dir``: whether
+        a component of ``rel`` passes the secret pre-filter (then every file below gets the exact check)."""
         try:
-            st = directory.stat()
+            st = os.stat(directory)
             if (st.st_dev, st.st_ino) in seen:
                 return
             seen.add((st.st_dev, st.st_ino))
-            rules = rules + self._rules_in(directory, rel)
             with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=attrgetter("name"))
+            own = [e for e in entries if e.name in IGNORE_FILES]
+            if own:  # the ignore files here, in IGNORE_FILES order (.gitignore, then .aiexignore)
+                own.sort(key=lambda e: IGNORE_FILES.index(e.name))
+                for e in own:
+                    if e.is_file() and (not e.is_symlink() or Path(e.path).resolve().is_relative_to(self.root)):
+                        with open(e.path, encoding="utf-8", errors="replace") as fh:
+                            rules = [*rules, _Rule.of(rel, fh.read().splitlines())]
+                            hits = [*hits, rules[-1].top]
         except OSError:
             scan.skip(rel, "unreadable")
             return
+        prefix = "" if rel == "." else rel + "/"
+        secret_names = self._secret_names
+        max_bytes = self.max_file_bytes
+        languages = self._languages
         for entry in entries:
-            if entry.name in NEVER_ENTERED and entry.is_dir(follow_symlinks=False):
+            name = entry.name
+            if name in NEVER_ENTERED and entry.is_dir(follow_symlinks=False):
                 continue
-            child = entry.name if rel == "." else f"{rel}/{entry.name}"
+            child = prefix + name
             try:
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
-            if _ignored(rules, child, is_dir):
+            if rules and _ignored(rules, child, is_dir, hits, name):
                 scan.skip(child, "ignored")
                 continue
             if entry.is_symlink():
@@ -445,16 +663,43 @@ class Sandbox:
                 if not target.is_relative_to(self.root):
                     scan.skip(child, "outside root")
                     continue
+                if not is_dir:  # a link to a file: the checks in their original order, on its target's stat
+                    try:
+                        st = entry.stat()
+                    except OSError:
+                        scan.skip(child, "unreadable")
+                        continue
+                    self._consider(child, st, scan, found)
+                    continue
             if is_dir:
                 if depth is None or level < depth:
-                    self._walk(Path(entry.path), child, rules, level + 1, depth, scan, found, seen)
+                    sub_hits = [r.descend(w, name) for r, w in zip(rules, hits)] if rules else hits
+                    sub_secret = secret_dir or secret_names.match(name) is not None
+                    self._walk(entry.path, child, rules, sub_hits, sub_secret, level + 1, depth, scan, found, seen)
+                continue
+            # a plain file: what its name says first (secret, no grammar), then one stat for the rest
+            if (secret_dir or secret_names.match(name)) and self._secret_exact(child):
+                scan.skip(child, "secret")
+                continue
+            dot = name.rfind(".")
+            suffix = name[dot:] if dot > 0 and "\\" not in name else name  # (a name's grammar is its suffix's)
+            spec = languages.get(suffix, False)
+            if spec is False:
+                spec = languages[suffix] = language_for_path(name)
+            if spec is None:
+                scan.skip(child, "unsupported")
                 continue
             try:
                 st = entry.stat()
             except OSError:
                 scan.skip(child, "unreadable")
                 continue
-            self._consider(child, st, scan, found)
+            if not stat_mod.S_ISREG(st.st_mode):
+                scan.skip(child, "unreadable")
+            elif st.st_size > max_bytes:
+                scan.skip(child, "too large")
+            else:
+                found[child] = FileEntry(child, st.st_size, spec.name, st.st_mtime_ns)
 
     def _consider(self, rel: str, st: os.stat_result, scan: Scan, found: dict[str, FileEntry]) -> None:
         spec = language_for_path(rel)

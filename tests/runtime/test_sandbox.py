@@ -10,9 +10,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiex_kernel.errors import FileTooLarge, PathNotFound, PathOutsideRoot, SandboxError, SecretFileRefused
-from aiex_kernel.runtime.sandbox import (DEFAULT_SECRET_PATTERNS, MAX_SKIPPED_PATHS, FileEntry, Sandbox,
-                                        _anonymous_groups, _any_pattern, is_binary)
+from aiex_kernel.errors import (
+    FileTooLarge,
+    PathNotFound,
+    PathOutsideRoot,
+    SandboxError,
+    SecretFileRefused,
+)
+from aiex_kernel.runtime.sandbox import (
+    DEFAULT_SECRET_PATTERNS,
+    MAX_SKIPPED_PATHS,
+    FileEntry,
+    Sandbox,
+    _anonymous_groups,
+    _any_pattern,
+    _component_pattern,
+    _ignored,
+    _Rule,
+    is_binary,
+)
 
 
 def write(base, rel, content="x = 1\n"):
@@ -151,10 +167,11 @@ def test_default_patterns_are_a_tuple_of_strings():
 # -- the one-regex shortcut before pathspec's exact match -----------------------
 
 _SEGMENTS = [".env", ".env.example", ".env.local", "a", "b", "src", "id_rsa", "id_rsa.pub", "x.pem", ".aws",
-             "credentials", "foo.py", "[x].py", "build", "ab", "a.b", "node_modules", "ENV"]
+             "credentials", "foo.py", "[x].py", "build", "ab", "a.b", "node_modules", "ENV", "a b", "x", "c.pyc", "a.PY"]
 _PATTERNS = [".env", ".env.*", "!.env.example", "*.pem", "!x.pem", "id_rsa*", "**/.aws/credentials", "build/",
              "/src", "a/**/b", "!a", "[ab]", "a?", "*.py", "!foo.py", "\\[x].py", "# comment", "", "node_modules/",
-             "!build/", "src/*.py", "**/b"]
+             "!build/", "src/*.py", "**/b", "*.py[cod]", "[ab]/b", "[!a]", "a/*", "*", "x/**", "a b", "b ",
+             "*.P[Yy]"]
 _path = st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=4).map("/".join)
 
 
@@ -178,16 +195,80 @@ def test_hinted_secret_check_equals_the_full_spec(root, name):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_PATTERNS), max_size=8), st.lists(_path, min_size=1, max_size=10))
-def test_any_pattern_never_misses_a_path_the_spec_matches(patterns, paths):
+def test_pre_filters_never_miss_a_path_the_spec_matches(patterns, paths):
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     hint, every = _any_pattern(spec), _any_pattern(spec, negations=True)
+    names, every_name = _component_pattern(spec), _component_pattern(spec, negations=True)
+    rule = _Rule(".", patterns)
     assert hint is not None and every is not None
     for path in paths:
         for candidate in (path, path + "/"):  # files, and directories as scan asks about them
+            parts = [c for c in candidate.split("/") if c]
             if spec.match_file(candidate):
                 assert hint.match(candidate), (patterns, candidate)
+                assert names is None or any(names.match(c) for c in parts), (patterns, candidate)
             if spec.check_file(candidate).include is not None:
                 assert every.match(candidate), (patterns, candidate)
+                assert every_name is None or any(every_name.match(c) for c in parts), (patterns, candidate)
+                # the scan's filters, walked down the path's directories, let its last name pass
+                where = rule.top
+                for c in parts[:-1]:
+                    where = rule.descend(where, c)
+                assert rule.passes(where, parts[-1]), (patterns, candidate)
+
+
+def test_name_pre_filter_of_the_default_secret_patterns():
+    names = _component_pattern(pathspec.GitIgnoreSpec.from_lines(DEFAULT_SECRET_PATTERNS))
+    assert names is not None
+    assert names.match(".env") and names.match("server.pem") and names.match("credentials")
+    assert not names.match("app.py") and not names.match("environment.py")
+    # build/** matches what is below a directory named build: that name is the test
+    assert _component_pattern(pathspec.GitIgnoreSpec.from_lines(["build/**"])).pattern == r"(?:build)\Z"
+    assert _component_pattern(pathspec.GitIgnoreSpec.from_lines(["*.pyc", "*"])) is None  # any name may match
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=6), st.lists(st.sampled_from(_PATTERNS), max_size=4),
+       st.sets(_path, min_size=1, max_size=12))
+def test_scan_with_pre_filters_equals_the_exact_rules(tmp_path_factory, top, nested, paths):
+    """A real tree with a .gitignore at the top and one in a/: the scan (pre-filtered) keeps and skips
+    exactly what git's rules, applied path by path without any shortcut, say."""
+    base = tmp_path_factory.mktemp("tree")
+    made = set()
+    for path in sorted(paths):
+        target = base / (path + ".py")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("x = 1\n")
+        except OSError:  # a file where a directory should be, or the reverse
+            continue
+        made.add(path)
+    (base / ".gitignore").write_text("\n".join(top) + "\n")
+    (base / "a").mkdir(exist_ok=True)
+    (base / "a" / ".gitignore").write_text("\n".join(nested) + "\n")
+    sb = Sandbox(base)
+    scan = sb.scan()
+    rules = [_Rule.of(".", top), _Rule.of("a", nested)]
+
+    def expected(rel: str) -> str | None:  # what the exact rules say, walking down from the top
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            applicable = [r for r in rules if r.base == "." or (prefix.startswith("a/") and r.base == "a")]
+            if _ignored(applicable, prefix, depth < len(parts)):
+                return None
+        if sb._secret_exact(rel):
+            return "secret"
+        return "kept"
+
+    kept = {f.relpath for f in scan.files}
+    for path in made:
+        rel = path + ".py"
+        want = expected(rel)
+        if want == "kept":
+            assert rel in kept, (top, nested, rel)
+        else:
+            assert rel not in kept, (top, nested, rel)
 
 
 def test_anonymous_groups_keeps_escapes_and_classes():
