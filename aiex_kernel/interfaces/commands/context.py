@@ -10,12 +10,13 @@ def _project(args):
     import os
 
     from ...errors import UsageError
-    from ...runtime.index import open_sandbox
 
     path = getattr(args, "path", None)
     if path is not None and not os.path.exists(os.path.expanduser(path)):
         raise UsageError(f"--path {path}: no such file or directory.")
     root, settings = project_settings(args, path)
+    from ...runtime.index import open_sandbox  # the index's code, after the usage and settings checks
+
     return root, settings, open_sandbox(root, settings)
 
 
@@ -36,9 +37,9 @@ def build_context(args, ctx) -> Result:
     """Index the project for context: chunks, search terms and arrays in <root>/.aiex/index
     (or the `index_path` setting). Files unchanged since the last build are not read;
     large builds run on the Dask cluster with a progress bar."""
+    root, settings, sandbox = _project(args)
     from ...runtime.index.build import build_index
 
-    root, settings, sandbox = _project(args)
     paths = abspaths([args.path]) if args.path else ["."]
     progress = ctx.progress and args.progress and settings.progress
     report = build_index(sandbox, settings=settings, paths=paths, cluster=args.cluster, rebuild=args.rebuild,
