@@ -4,9 +4,17 @@ plus any per-file prior (the symbol-graph rank) and per-chunk similarity (embedd
 A definition named by an identifier-looking word of the question (``snake_case``,
 ``CamelCase``, ``dotted.name``, a backticked word, ``name()``) earns the whole
 definition bonus; one named by a plain English word ("stop", "command", "set")
-earns a fifth of it, so ordinary words do not pull in every ``set`` method. Test
-code is weighted down (a quarter) unless the question is about tests, and a file's
-own top-level code (imports, constants) by half.
+earns a fifth of it, so ordinary words do not pull in every ``set`` method. The
+members of a named container (the methods of a class the question names) earn half
+of its bonus. Test code, and examples, docs and benchmarks, are weighted down (a
+quarter) unless the question is about tests, and a file's own top-level code
+(imports, constants) by half.
+
+Besides its own words, a question is searched for their other forms, guessed
+("hashing" -> ``hash``, "options" -> ``option``), and for two adjacent words read as
+one identifier ("env vars" -> ``envvars``, ``env_vars``), each at a lower weight.
+BM25 normalises length mildly (``b`` = 0.3): the functions a question is about are
+often long ones, and a long body should not lose to a one-line helper that shares a word.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .bm25 import bm25
-from .terms import QUESTION_STOP, STOP, query_terms, term_hash
+from .terms import QUESTION_STOP, STOP, query_terms, term_hash, word_forms
 
 __all__ = ["QueryTerms", "is_test_path", "rank_chunks"]
 
@@ -33,16 +41,28 @@ PLAIN_WORD_SHARE = 0.2
 TEST_WEIGHT = 0.25
 #: what a file's own top-level code (imports, constants, statements) scores, as a share
 MODULE_WEIGHT = 0.5
+#: BM25 weight of another form of a question's word ("hashing" -> "hash"), relative to the word itself
+FORM_WEIGHT = 0.6
+#: BM25 parameters: term-frequency saturation and length normalisation
+BM25_K1 = 1.2
+BM25_B = 0.3
+#: the definition bonus a member of a named container (a method of a named class) earns, as a share of its
+#: container's
+MEMBER_SHARE = 0.5
+#: BM25 weight of two adjacent words read as one identifier ("env vars" -> envvars, env_vars)
+PAIR_WEIGHT = 0.5
+
 _TESTS_ASKED = re.compile(r"\b(tests?|testing|pytest|unittest|fixtures?|conftest|assert\w*|xfail|parametri[sz]\w*)\b",
                           re.IGNORECASE)
-_TEST_PATH = re.compile(r"(^|/)(tests?|testing|testsuite)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?\.[a-z]+|tests?\.py|"
-                        r"conftest\.py)$")
+_TEST_PATH = re.compile(r"(^|/)(tests?|testing|testsuite|examples?|docs?|benchmarks?)(/|$)|"
+                        r"(^|/)(test_[^/]*|[^/]*_tests?\.[a-z]+|tests?\.py|conftest\.py)$")
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[A-Za-z0-9]*_[A-Za-z0-9_]+|"
                          r"[a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Za-z_][A-Za-z0-9_]*(?=\()")
 
 
 def is_test_path(path: str) -> bool:
-    """Whether ``path`` holds tests (a tests/ folder, test_*.py, *_test.py, conftest.py)."""
+    """Whether ``path`` holds tests (a tests/ folder, test_*.py, *_test.py, conftest.py) or other code that is
+    not the project's own (examples/, docs/, benchmarks/)."""
     return bool(_TEST_PATH.search(path))
 
 
@@ -53,6 +73,10 @@ class QueryTerms:
         self.text = text
         self.terms = query_terms(text)
         self.hashes = [term_hash(t) for t in self.terms]
+        known = set(self.terms)
+        #: other forms of the question's words ("hashing" -> "hash"), searched with FORM_WEIGHT
+        self.forms = [f for f in dict.fromkeys(f for t in self.terms for f in word_forms(t)) if f not in known]
+        self.form_hashes = [term_hash(t) for t in self.forms]
         words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w.lower() not in QUESTION_STOP]
         # identifiers that look like code (snake_case, camelCase, dotted parts) or any word of 3+ letters
         singles = [w.lower().strip("_") for w in words if len(w.strip("_")) > 2 and w.lower() not in STOP]
@@ -62,11 +86,18 @@ class QueryTerms:
         plain = [w.lower() for w in words]
         pairs = [f"{a}{sep}{b}" for a, b in zip(plain, plain[1:]) if a not in STOP and b not in STOP
                  for sep in ("", "_")]
-        self.names = list(dict.fromkeys([*singles, *pairs]))
+        weight = {n: 1.0 if n in code or n not in singles else PLAIN_WORD_SHARE for n in [*singles, *pairs]}
+        for n in list(weight):  # "options" also names Option, at the weight of the word it comes from
+            for f in word_forms(n) if "_" not in n else ():
+                weight.setdefault(f, weight[n])
+        self.names = list(weight)
         self.name_hashes = [term_hash(n) for n in self.names]
         #: per name: 1 for an identifier-looking word or a pair of words, PLAIN_WORD_SHARE for one plain word
-        self.name_weights = [1.0 if n in code or n not in singles else PLAIN_WORD_SHARE for n in self.names]
+        self.name_weights = [weight[n] for n in self.names]
         self.about_tests = bool(_TESTS_ASKED.search(text))
+        pair_terms = [n for n in pairs if n not in known]
+        pair_terms += [f for n in pair_terms if "_" not in n for f in word_forms(n)]
+        self.pair_hashes = [term_hash(t) for t in dict.fromkeys(pair_terms) if t not in known]
 
 
 def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior: np.ndarray | None = None,
@@ -74,8 +105,12 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
                 exclude_kinds: Sequence[int] = (), test_files: np.ndarray | None = None) -> np.ndarray:
     """A relevance score per chunk (higher is better; 0 means unrelated). ``test_files``: per file, whether
     it holds tests."""
-    scores = bm25(query.hashes, arrays["post_chunk"], arrays["post_term"], arrays["post_count"],
-                  arrays["chunk_len"], live)
+    post = arrays["post_chunk"], arrays["post_term"], arrays["post_count"], arrays["chunk_len"]
+    scores = bm25(query.hashes, *post, live, k1=BM25_K1, b=BM25_B)
+    if query.form_hashes and FORM_WEIGHT:
+        scores = scores + FORM_WEIGHT * bm25(query.form_hashes, *post, live, k1=BM25_K1, b=BM25_B)
+    if query.pair_hashes and PAIR_WEIGHT:
+        scores = scores + PAIR_WEIGHT * bm25(query.pair_hashes, *post, live, k1=BM25_K1, b=BM25_B)
     scale = float(scores.max()) if len(scores) and scores.max() > 0 else 1.0
     if query.name_hashes and len(scores):
         names = np.asarray(query.name_hashes, dtype=np.uint32)
@@ -84,6 +119,8 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
         names, weights = names[order], weights[order]
         at = np.clip(np.searchsorted(names, arrays["chunk_name"]), 0, len(names) - 1)
         defines = np.where(names[at] == arrays["chunk_name"], weights[at], 0.0)
+        if MEMBER_SHARE:
+            defines = np.maximum(defines, MEMBER_SHARE * _container_bonus(arrays, defines))
         scores = scores + defines * DEFINITION_BONUS * scale
     if file_prior is not None and len(scores):
         prior = file_prior / (file_prior.max() or 1.0)
@@ -97,3 +134,19 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
     if exclude_kinds:
         scores = np.where(np.isin(arrays["chunk_kind"], list(exclude_kinds)), 0.0, scores)
     return scores
+
+
+_CONTAINER_KINDS = (3, 4, 5, 6, 7, 8, 10)  #: KINDS: class, struct, impl, interface, trait, enum, object
+
+
+def _container_bonus(arrays: dict[str, np.ndarray], defines: np.ndarray) -> np.ndarray:
+    """Per chunk, the largest definition bonus of a container it lies in (0 outside named containers)."""
+    out = np.zeros(len(defines))
+    named = np.flatnonzero((defines > 0) & np.isin(arrays["chunk_kind"], _CONTAINER_KINDS))
+    if not len(named):
+        return out
+    files, starts, ends = arrays["chunk_file"], arrays["chunk_start_line"], arrays["chunk_end_line"]
+    for c in named[np.argsort(-defines[named], kind="stable")][:64]:
+        inside = (files == files[c]) & (starts > starts[c]) & (ends <= ends[c])
+        out = np.where(inside, np.maximum(out, defines[c]), out)
+    return out

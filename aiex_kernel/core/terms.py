@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Postings", "chunk_postings", "own_ranges", "query_terms", "term_hash", "terms_of"]
+__all__ = ["Postings", "chunk_postings", "own_ranges", "query_terms", "term_hash", "terms_of", "word_forms"]
 
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -42,6 +42,10 @@ QUESTION_STOP = frozenset("""
 bug bugs buggy fix fixed fixes fixing issue issues problem problems broken wrong incorrect incorrectly
 correctly properly sometimes again anymore some more now also there here that these those it's don't doesn't
 isn't aren't won't can't ok okay please thanks
+improve improved improves improvement correct corrected avoid avoids ensure make makes made cause causes caused
+causing prevent prevents trigger triggers triggered think around within without under before after
+about into onto than via during until instead when being been was were has have had its their them they very
+just only still even already using don doesn didn isn aren wasn won shouldn couldn wouldn
 """.split())
 
 
@@ -55,6 +59,35 @@ def terms_of(identifier: str) -> list[str]:
     parts = [p.lower() for p in _PARTS.findall(identifier)]
     out = [t for t in dict.fromkeys([whole, *parts]) if len(t) > 1 and t not in STOP and not t.isdigit()]
     return out
+
+
+_VOWELS = frozenset("aeiou")
+
+
+def word_forms(word: str) -> list[str]:
+    """Other forms of an English word a name would use: the singular of a plural, the base of an ``-ing`` or
+    ``-ed`` form ("options" -> "option", "hashing" -> "hash", "handling" -> "handle", "pickles" -> "pickle").
+
+    Guesses, not a dictionary: a form no code uses matches nothing and costs nothing. Never the word itself,
+    nothing under three letters, no stop word.
+    """
+    w = word.lower()
+    out: list[str] = []
+    if len(w) > 4 and w.endswith("ies"):
+        out.append(w[:-3] + "y")
+    elif len(w) > 4 and w.endswith(("sses", "shes", "ches", "xes", "zes")):
+        out.append(w[:-2])
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        out.append(w[:-1])
+    for suffix in ("ing", "ed"):
+        stem = w[: -len(suffix)]
+        if w.endswith(suffix) and len(stem) >= 4 - (suffix == "ed") and any(c in _VOWELS for c in stem):
+            out.append(stem)
+            if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in _VOWELS and stem[-1] not in "lsz":
+                out.append(stem[:-1])  # "running" -> "run"
+            elif stem[-1] not in _VOWELS and stem[-1] not in "wxy":
+                out.append(stem + "e")  # "handling" -> "handle"
+    return [f for f in dict.fromkeys(out) if f != w and len(f) > 2 and f not in STOP]
 
 
 def query_terms(text: str) -> list[str]:

@@ -1,0 +1,209 @@
+"""Ranking chunks for a question: real chunks and postings from ``index_batch``, no index on disk."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiex_kernel.core import ranking
+from aiex_kernel.core.chunking import CHUNK_FIELDS
+from aiex_kernel.core.indexing import KINDS, index_batch
+from aiex_kernel.core.ranking import QueryTerms, is_test_path, rank_chunks
+from aiex_kernel.core.terms import STOP, term_hash, word_forms
+
+_QUALNAME = CHUNK_FIELDS.index("qualname")
+
+
+def indexed(files: dict[str, str]):
+    """(arrays, qualnames in chunk order, test file mask) of the files, indexed as the build does."""
+    batch = index_batch([(path, textwrap.dedent(text).encode()) for path, text in files.items()])
+    names = [r[_QUALNAME] for r in batch.records()]
+    tests = np.array([is_test_path(f["path"]) for f in batch.files])
+    return batch.arrays, names, tests
+
+
+def scores_of(files: dict[str, str], question: str) -> dict[str, float]:
+    arrays, names, tests = indexed(files)
+    scores = rank_chunks(arrays, QueryTerms(question), test_files=tests)
+    return dict(zip(names, scores.tolist()))
+
+
+def ranked(files: dict[str, str], question: str) -> list[str]:
+    arrays, names, tests = indexed(files)
+    scores = rank_chunks(arrays, QueryTerms(question), test_files=tests)
+    return [names[i] for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
+
+
+# ---------------------------------------------------------------------------- word forms
+
+
+def test_word_forms_singular_and_base_forms():
+    assert word_forms("options") == ["option"]
+    assert "hash" in word_forms("hashing")
+    assert "handle" in word_forms("handling")
+    assert "run" in word_forms("running")
+    assert word_forms("pickles") == ["pickle"]
+    assert word_forms("entries")[0] == "entry"
+    assert word_forms("paths") == ["path"]
+
+
+def test_word_forms_leave_short_and_uninflected_words_alone():
+    for word in ("is", "status", "class", "process", "string", "bus", "this", "python"):
+        assert word_forms(word) == []
+    assert word_forms("using") == []  # "us" is too short; "use" would need a dictionary
+    assert word_forms("vars") == []  # "var" is a keyword: no signal
+
+
+@given(st.from_regex(r"[a-z]{1,16}", fullmatch=True))
+def test_word_forms_invariants(word):
+    out = word_forms(word)
+    assert len(out) == len(set(out))
+    assert word not in out
+    for f in out:
+        assert len(f) > 2 and f not in STOP and f == f.lower()
+        assert f[:3] == word[:3]  # a form of the word, not another word
+
+
+# ---------------------------------------------------------------------------- query terms
+
+
+def test_words_that_say_nothing_about_where_are_not_terms():
+    q = QueryTerms("Improve the error when using env vars before startup")
+    assert not {"improve", "using", "before", "when"} & set(q.terms)
+    assert {"error", "env", "vars", "startup"} <= set(q.terms)
+
+
+def test_forms_and_pairs_are_searched_apart_from_the_words():
+    q = QueryTerms("Fix hashing of env vars")
+    assert "hash" in q.forms and "hashing" in q.terms and "hash" not in q.terms
+    assert term_hash("envvars") in q.pair_hashes and term_hash("env_vars") in q.pair_hashes
+    assert term_hash("envvar") in q.pair_hashes  # the pair's own singular
+    assert not set(q.pair_hashes) & set(q.hashes) and not set(q.form_hashes) & set(q.hashes)
+
+
+def test_plural_word_names_the_singular_definition_at_its_weight():
+    q = QueryTerms("wrong help for count options")
+    weights = dict(zip(q.names, q.name_weights))
+    assert weights["option"] == weights["options"] == ranking.PLAIN_WORD_SHARE
+    assert weights["count_options"] == 1.0
+
+
+# ---------------------------------------------------------------------------- ranking
+
+_HOMONYM = {
+    "pkg/config.py": '''
+        def stop(server):
+            """Shut the server down."""
+            server.close()
+    ''',
+    "pkg/words.py": '''
+        def skip_words(text):
+            """Drop every stop word from the text: a stop word says nothing, so stop here."""
+            return [w for w in text.split() if w not in STOP_WORDS]
+    ''',
+}
+
+
+def test_backticked_name_outranks_an_english_homonym():
+    # "stop" as an English word: the body that talks about stop words wins over a def named stop
+    plain = ranked(_HOMONYM, "why does the stop word filter miss words")
+    assert plain[0] == "skip_words"
+    # named in backticks (or as a call) it is the definition the question means
+    for question in ("why does `stop` miss words", "why does stop() miss words"):
+        assert ranked(_HOMONYM, question)[0] == "stop"
+
+
+def test_plain_word_definition_bonus_is_a_share():
+    plain = scores_of(_HOMONYM, "stop")
+    code = scores_of(_HOMONYM, "`stop`")
+    assert code["stop"] > plain["stop"] > 0
+
+
+_SHOP = {
+    "shop/cart.py": '''
+        class Cart:
+            """A basket of items."""
+
+            def add(self, item):
+                self.items.append(item)
+
+            def total(self):
+                return sum(i.price for i in self.items)
+
+
+        def total_weight(parcels):
+            return sum(p.weight for p in parcels)
+    ''',
+    "shop/hashes.py": '''
+        def _make_hash(fields):
+            return hash(tuple(fields))
+
+
+        def describe(obj):
+            return repr(obj)
+    ''',
+    "tests/test_cart.py": '''
+        def test_total():
+            cart = Cart()
+            assert cart.total() == 0
+    ''',
+    "examples/demo.py": '''
+        def show_total(cart):
+            print(cart.total())
+    ''',
+}
+
+
+def test_methods_of_a_named_class_come_before_other_matches():
+    order = ranked(_SHOP, "Cart total is wrong")
+    assert order[0] == "Cart"
+    assert order.index("Cart.total") < order.index("total_weight")
+    assert "Cart.add" in order  # no word of the question in it, but a member of Cart
+    named = ranked(_SHOP, "`Cart` total is wrong")  # the class named as code: its members weigh more
+    assert named.index("Cart.add") < named.index("total_weight")
+
+
+def test_other_forms_of_a_word_find_the_definition():
+    s = scores_of(_SHOP, "Fix hashing of fields")
+    assert s["_make_hash"] > s["describe"]
+    assert s["_make_hash"] > 0
+
+
+def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
+    s = scores_of(_SHOP, "cart total")
+    assert s["Cart.total"] > s["test_total"] and s["Cart.total"] > s["show_total"]
+    asked = scores_of(_SHOP, "the cart total test fails")
+    assert asked["test_total"] / asked["Cart.total"] > s["test_total"] / s["Cart.total"]
+
+
+def test_is_test_path():
+    for path in ("tests/test_a.py", "pkg/tests/util.py", "test_x.py", "a/b_test.py", "conftest.py",
+                 "examples/demo.py", "docs/conf.py", "benchmarks/run.py", "testing/helpers.py"):
+        assert is_test_path(path), path
+    for path in ("pkg/testament.py", "src/contest.py", "pkg/example_config.py", "docsgen/x.py"):
+        assert not is_test_path(path), path
+
+
+def test_container_kinds_are_the_indexed_containers():
+    assert {KINDS[k] for k in ranking._CONTAINER_KINDS} == {
+        "class", "struct", "impl", "interface", "trait", "enum", "object"}
+    assert KINDS[0] == "module"
+
+
+_WORDS = ["alpha", "beta", "parse_config", "Cart", "total", "hashing", "hash", "env_vars", "env", "vars", "x"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=6), min_size=1, max_size=6),
+       st.lists(st.sampled_from([*_WORDS, "`total`", "Stop", "the", "fix"]), max_size=5))
+def test_scores_are_finite_non_negative_and_zero_for_unrelated_code(bodies, words):
+    files = {f"pkg/m{i}.py": f"def {body[0]}_{i}():\n    return {' + '.join(body)}\n" for i, body in enumerate(bodies)}
+    files["pkg/other.py"] = "def unrelated():\n    return 42\n"
+    arrays, names, tests = indexed(files)
+    scores = rank_chunks(arrays, QueryTerms(" ".join(words)), test_files=tests)
+    assert scores.shape == (len(names),)
+    assert np.all(np.isfinite(scores)) and np.all(scores >= 0)
+    assert scores[names.index("unrelated")] == 0.0
