@@ -71,3 +71,22 @@ def test_after_a_cluster_build_the_workers_merge(project, tmp_path, runtime, mon
     again = build(project, cluster="never")
     assert again.changed == 1 and again.segments == 1 and again.compacted
     assert ("pkg/mod03.py", "changed") in {(p, q) for p, q, *_ in chunks_of(project)}
+
+
+def test_the_manifest_keeps_each_segments_chunk_counts(project):
+    import json
+
+    build(project, cluster="never")
+    index = project / ".aiex" / "index"
+    manifest = json.loads((index / "manifest.json").read_text())
+    for seg in manifest["segments"]:
+        listed = json.loads((index / "segments" / seg / "files.json").read_text())
+        assert manifest["segment_chunks"][seg] == [f["n_chunks"] for f in listed]
+    # an index written before the manifest kept them: read from files.json once, then kept
+    del manifest["segment_chunks"]
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    (project / "pkg" / "mod00.py").write_text("def other():\n    return 0\n")
+    report = build(project, cluster="never")
+    assert report.changed == 1 and report.chunks == 118  # 4 chunks became 2
+    assert set(json.loads((index / "manifest.json").read_text())["segment_chunks"]) == set(
+        json.loads((index / "manifest.json").read_text())["segments"])

@@ -192,6 +192,8 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     generations: dict[str, int] = {s: (manifest.get("generations") or {}).get(s, i + 1)
                                    for i, s in enumerate(old_segments)} if manifest else {}
     generation = max(generations.values(), default=0) + 1
+    #: chunks per file of each segment, in its files' order (kept in the manifest: no files.json read per build)
+    chunk_counts: dict[str, list[int]] = dict(manifest.get("segment_chunks") or {}) if manifest else {}
 
     scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
     scan = sandbox.scan(list(paths))
@@ -244,6 +246,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
                 for i, f in enumerate(part.files):
                     files[f["path"]] = [part.segment, i, f["hash"], f["size"], mtimes[f["path"]]]
                 segments.append(part.segment)
+                chunk_counts[part.segment] = [f["n_chunks"] for f in part.files]
             report.added = sum(1 for p in parts for f in p.files if f["path"] not in preread)
         else:
             report.added = sum(1 for f in batch.files if f["path"] not in preread)
@@ -255,16 +258,18 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
             files[f["path"]] = [new_segment, i, f["hash"], f["size"], mtimes[f["path"]]]
         store.write_segment(new_segment, batch.files, batch.lines, batch.arrays, settings.embedding_model)
         segments.append(new_segment)
+        chunk_counts[new_segment] = [f["n_chunks"] for f in batch.files]
 
     for _, reason in skipped:
         report.skipped[reason] += 1
     generations = {s: generations.get(s, generation) for s in segments}
-    stats = _segment_stats(_segment_file_chunks(store, segments), files, generations)
+    chunk_counts = _segment_file_chunks(store, segments, chunk_counts)
+    stats = _segment_stats(chunk_counts, files, generations)
     live = sum(s.live for s in stats)  # merging keeps exactly the live chunks
     groups = merge_groups(stats, target=merge_policy.SEGMENT_CHUNKS, max_loose=merge_policy.MAX_LOOSE)
     if groups:
-        segments, files, generations = _compact(store, segments, files, generations, groups, settings=settings,
-                                                report=report, runtime=runtime, progress=progress)
+        segments, files, generations = _compact(store, segments, files, generations, groups, chunk_counts,
+                                                settings=settings, report=report, runtime=runtime, progress=progress)
         report.compacted = True
 
     changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
@@ -272,6 +277,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     if changed:
         store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
                               "generations": generations, "built_at": time.time(),
+                              "segment_chunks": {seg: chunk_counts[seg] for seg in segments},
                               "embedding_model": settings.embedding_model})
     # under the lock, whatever no manifest names is a leftover (of a killed build, say)
     store.delete_unreferenced(set(segments))
@@ -361,12 +367,16 @@ def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
     return out
 
 
-def _segment_file_chunks(store: IndexStore, segments: list[str]) -> dict[str, list[int]]:
-    """Chunks per file of each segment (from its files.json)."""
+def _segment_file_chunks(store: IndexStore, segments: list[str], known: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Chunks per file of each segment: as the manifest knows them, else from the segment's files.json (an
+    index written before the manifest kept them)."""
     import json
 
     out = {}
     for seg in segments:
+        if seg in known:
+            out[seg] = known[seg]
+            continue
         with store.fs.open(store.path_of("segments", seg, "files.json"), "rb") as fh:
             out[seg] = [f["n_chunks"] for f in json.load(fh)]
     return out
@@ -395,9 +405,11 @@ def _embed(batch: IndexedBatch, sandbox: Sandbox, preread: dict[str, bytes], set
 
 
 def _compact(store: IndexStore, segments: list[str], files: dict[str, list], generations: dict[str, int],
-             groups: list[list[str]], *, settings, report: BuildReport, runtime, progress: bool):
+             groups: list[list[str]], chunk_counts: dict[str, list[int]], *, settings, report: BuildReport, runtime,
+             progress: bool):
     """Each group of segments rewritten as one (no re-chunking): on the workers when they wrote this build's
-    segments (the groups at once), else here, one group at a time. Returns (segments, files, generations)."""
+    segments (the groups at once), else here, one group at a time. Returns (segments, files, generations);
+    ``chunk_counts`` gets the new segments'."""
     from .parts import merge_part
 
     subsets = [{p: e for p, e in files.items() if e[0] in set(group)} for group in groups]
@@ -421,6 +433,7 @@ def _compact(store: IndexStore, segments: list[str], files: dict[str, list], gen
             files[f["path"]] = [part.segment, i, f["hash"], f["size"], files[f["path"]][4]]
         out_segments.append(part.segment)
         out_generations[part.segment] = max(generations[s] for s in group)
+        chunk_counts[part.segment] = [f["n_chunks"] for f in part.files]
     return out_segments, files, out_generations
 
 

@@ -45,7 +45,7 @@ __all__ = ["PartWritten", "SegmentWriter", "index_part", "merge_part", "part_mod
 @dataclass
 class PartWritten:
     segment: str
-    files: list[dict] = field(default_factory=list)  #: {"path", "hash", "size"} in the segment's order
+    files: list[dict] = field(default_factory=list)  #: {"path", "hash", "size", "n_chunks"} in the segment's order
     skipped: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason), read on the worker
     chunks: int = 0
 
@@ -72,8 +72,8 @@ def index_part(items, location: str, segment: str, sandbox_spec: dict | None = N
 
 
 def _written(segment: str, batch, skipped=()) -> PartWritten:
-    return PartWritten(segment, [{"path": f["path"], "hash": f["hash"], "size": f["size"]} for f in batch.files],
-                       list(skipped), len(batch.lines))
+    return PartWritten(segment, [{"path": f["path"], "hash": f["hash"], "size": f["size"], "n_chunks": f["n_chunks"]}
+                                 for f in batch.files], list(skipped), len(batch.lines))
 
 
 def merge_part(location: str, group: list[str], files: dict[str, list]) -> PartWritten:

@@ -2,7 +2,8 @@
 
 Layout under the index location (``<root>/.aiex/index`` by default; any fsspec URL)::
 
-    manifest.json               the current state: schema, segments, every file -> (segment, index)
+    manifest.json               the current state: schema, segments (with their files' chunk counts),
+                                every file -> (segment, index)
     segments/<id>/arrays.zarr   per-chunk and posting arrays of the files the segment added
     segments/<id>/files.json    those files: path, content hash, size, mtime, language, ...
     segments/<id>/records.jsonl one chunk record per line (CHUNK_FIELDS values), with byte offsets
