@@ -1,4 +1,4 @@
-"""The symbol graph between files, ranked with personalised PageRank (scipy sparse).
+"""The symbol graph between files, ranked with personalised PageRank (numpy edge lists).
 
 Definitions are the chunks the tags queries found (functions, classes, methods,
 ...), by name. References are the identifiers each file uses (its search-term
@@ -17,13 +17,33 @@ adds (the files the user names, the notebook's code).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 
 from .indexing import FLAG_PRIVATE, FLAG_STRUCTURED, KINDS
 
-__all__ = ["MAX_DEFINERS", "file_graph", "pagerank", "personalization"]
+__all__ = ["MAX_DEFINERS", "FileGraph", "file_graph", "pagerank", "personalization"]
 
+
+class FileGraph(NamedTuple):
+    """Weighted edges ``src -> dst`` between ``n`` files (a pair may repeat: its weights add up).
+
+    Plain arrays instead of a scipy sparse matrix: PageRank needs only sums over edges
+    (``np.bincount``), and a command that ranks files then never imports scipy (0.1-0.4 s)."""
+
+    n: int
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> FileGraph:
+        return cls(n, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+
+    def weight_of(self, src: int, dst: int) -> float:
+        """The total weight of the edges ``src -> dst`` (0.0: no link)."""
+        return float(self.weight[(self.src == src) & (self.dst == dst)].sum())
 
 
 #: names defined in more files than this link nothing
@@ -34,14 +54,10 @@ _MODULE_KIND = KINDS.index("module")
 def file_graph(n_files: int, chunk_file: np.ndarray, chunk_name: np.ndarray, chunk_kind: np.ndarray,
                post_chunk: np.ndarray, post_term: np.ndarray, post_count: np.ndarray,
                chunk_flags: np.ndarray | None = None):
-    """The weighted file -> file graph as a ``scipy.sparse.csr_matrix`` (rows: referencing files)."""
-    from scipy import sparse
-
-    if n_files == 0:
-        return sparse.csr_matrix((0, 0))
+    """The weighted file -> file graph (``src``: the referencing files)."""
     defs = chunk_kind != _MODULE_KIND
-    if not defs.any():
-        return sparse.csr_matrix((n_files, n_files))
+    if n_files == 0 or not defs.any():
+        return FileGraph.empty(n_files)
     pair_keys = np.unique(chunk_name[defs].astype(np.int64) * (1 << 31) + chunk_file[defs].astype(np.int64))
     def_pairs = np.stack([pair_keys >> 31, pair_keys & ((1 << 31) - 1)], axis=1)
     names, first, definers = np.unique(def_pairs[:, 0], return_index=True, return_counts=True)
@@ -76,27 +92,29 @@ def file_graph(n_files: int, chunk_file: np.ndarray, chunk_name: np.ndarray, chu
         factor = np.where(structured, 10.0, 1.0) * np.where(public, 1.0, 0.1)
         weight = weight * np.repeat(factor[slot], n_def)
     not_self = src != dst
-    graph = sparse.coo_matrix((weight[not_self], (src[not_self], dst[not_self])), shape=(n_files, n_files))
-    return graph.tocsr()
+    return FileGraph(n_files, src[not_self].astype(np.int32), dst[not_self].astype(np.int32),
+                     weight[not_self].astype(np.float32))
 
 
-def pagerank(graph, personal: np.ndarray | None = None, damping: float = 0.85, iterations: int = 50,
+def pagerank(graph: FileGraph, personal: np.ndarray | None = None, damping: float = 0.85, iterations: int = 50,
              tol: float = 1e-9) -> np.ndarray:
     """PageRank of each file; with ``personal``, random jumps land on those files (by weight)."""
-    n = graph.shape[0]
+    n = graph.n
     if n == 0:
         return np.zeros(0)
-    out_weight = np.asarray(graph.sum(axis=1)).ravel()
+    src, dst = graph.src, graph.dst
+    out_weight = np.bincount(src, weights=graph.weight, minlength=n)
     dangling = out_weight == 0
     inv = np.divide(1.0, out_weight, out=np.zeros(n), where=~dangling)
-    transition = graph.multiply(inv[:, None]).tocsr().T.tocsr()  # column-stochastic, transposed for x -> Tx
+    share = graph.weight * inv[src]  # each edge's share of its source's rank
     if personal is None or personal.sum() <= 0:
         p = np.full(n, 1.0 / n)
     else:
         p = personal / personal.sum()
     x = p.copy()
     for _ in range(iterations):
-        nxt = damping * (transition @ x + x[dangling].sum() * p) + (1 - damping) * p
+        flow = np.bincount(dst, weights=share * x[src], minlength=n)
+        nxt = damping * (flow + x[dangling].sum() * p) + (1 - damping) * p
         if np.abs(nxt - x).sum() < tol:
             x = nxt
             break

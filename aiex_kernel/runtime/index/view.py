@@ -36,9 +36,8 @@ class IndexView:
         if self._graph is not None:
             return self._graph
         import zarr
-        from scipy import sparse
 
-        from ...core.graph import file_graph, pagerank
+        from ...core.graph import FileGraph, file_graph, pagerank
 
         n = len(self.files)
         stamp = str(self.manifest.get("written_at", "none")).replace(".", "_")
@@ -46,9 +45,9 @@ class IndexView:
         try:
             group = zarr.open_group(self.store.zarr_store(path), mode="r")
             src, dst, weight = group["src"][:], group["dst"][:], group["weight"][:]
-            self._graph = sparse.csr_matrix((weight, (src, dst)), shape=(n, n))
+            self._graph = FileGraph(n, src, dst, weight)
             self.global_rank = group["pagerank"][:]
-            if len(self.global_rank) == n:
+            if len(self.global_rank) == n and (not len(src) or max(src.max(), dst.max()) < n):
                 return self._graph
         except (FileNotFoundError, KeyError, ValueError, OSError, zarr.errors.GroupNotFoundError):
             pass
@@ -60,10 +59,9 @@ class IndexView:
             graph_dir = self.store.path_of("graph")
             if self.store.fs.exists(graph_dir):
                 self.store.fs.rm(graph_dir, recursive=True)  # older versions' graphs
-            coo = self._graph.tocoo()
+            g = self._graph
             group = zarr.open_group(self.store.zarr_store(path), mode="w")
-            for name, values in (("src", coo.row.astype(np.int32)), ("dst", coo.col.astype(np.int32)),
-                                 ("weight", coo.data.astype(np.float32)), ("pagerank", self.global_rank)):
+            for name, values in (("src", g.src), ("dst", g.dst), ("weight", g.weight), ("pagerank", self.global_rank)):
                 group.create_array(name, data=values, chunks=(max(1, len(values)),))
         except OSError:
             pass  # a read-only index still works, it just recomputes
