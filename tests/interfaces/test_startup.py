@@ -73,6 +73,7 @@ def test_show_context_with_a_warm_index_loads_no_sdk_cluster_or_tokenizer_packag
     modules, text = loaded(project, "show", "context", "-q", "where is the budget fitted", "--model", "openai:gpt-4o")
     assert "fit_budget" in text and "o200k_base" in text
     assert not modules & {*NEVER, *NOT_THE_BPE_PACKAGE, "tree_sitter"}  # nothing changed: nothing is parsed
+    assert "scipy" not in modules  # the file graph's PageRank is numpy's
     assert modules >= {"numpy", "zarr"}  # the arrays were read
 
 
