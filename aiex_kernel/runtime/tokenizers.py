@@ -44,8 +44,18 @@ def _bpe(name: str):
     encoding's Python rank dictionary at import (about 2 s): so the extension module is loaded by itself,
     under its own name (a later ``import bpe_openai`` reuses it). Counts are those of
     ``get_encoding(name).encode_ordinary`` (lone surrogates replaced the same way), without its
-    200,000-token limit, which only guards decoding."""
-    backend = _bpe_bindings().tokenizer_for_encoding(name)
+    200,000-token limit, which only guards decoding. Should a later bpe-openai lay its extension out
+    otherwise, the package's public ``get_encoding`` is used instead (slower to import, same counts)."""
+    try:
+        backend = _bpe_bindings().tokenizer_for_encoding(name)
+    except (AttributeError, OSError, TypeError):
+        import warnings
+
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"bpe_openai(\.|$)")
+        import bpe_openai
+
+        enc = bpe_openai.get_encoding(name)
+        return lambda text: len(enc.encode_ordinary(text))
 
     def count(text: str) -> int:
         try:
