@@ -106,6 +106,10 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
     """A relevance score per chunk (higher is better; 0 means unrelated). ``test_files``: per file, whether
     it holds tests."""
     post = arrays["post_chunk"], arrays["post_term"], arrays["post_count"], arrays["chunk_len"]
+    if query.form_hashes or query.pair_hashes:  # one pass over all postings, then three small ones
+        hit = np.isin(arrays["post_term"], np.asarray([*query.hashes, *query.form_hashes, *query.pair_hashes],
+                                                      dtype=np.uint32))
+        post = arrays["post_chunk"][hit], arrays["post_term"][hit], arrays["post_count"][hit], arrays["chunk_len"]
     scores = bm25(query.hashes, *post, live, k1=BM25_K1, b=BM25_B)
     if query.form_hashes and FORM_WEIGHT:
         scores = scores + FORM_WEIGHT * bm25(query.form_hashes, *post, live, k1=BM25_K1, b=BM25_B)
@@ -145,8 +149,12 @@ def _container_bonus(arrays: dict[str, np.ndarray], defines: np.ndarray) -> np.n
     named = np.flatnonzero((defines > 0) & np.isin(arrays["chunk_kind"], _CONTAINER_KINDS))
     if not len(named):
         return out
-    files, starts, ends = arrays["chunk_file"], arrays["chunk_start_line"], arrays["chunk_end_line"]
-    for c in named[np.argsort(-defines[named], kind="stable")][:64]:
-        inside = (files == files[c]) & (starts > starts[c]) & (ends <= ends[c])
-        out = np.where(inside, np.maximum(out, defines[c]), out)
+    named = named[np.argsort(-defines[named], kind="stable")][:64]
+    files = arrays["chunk_file"]
+    near = np.flatnonzero(np.isin(files, files[named]))  # the chunks of the files holding a named container
+    starts, ends = arrays["chunk_start_line"][near], arrays["chunk_end_line"][near]
+    for c in named:
+        inside = (files[near] == files[c]) & (starts > arrays["chunk_start_line"][c]) & (
+            ends <= arrays["chunk_end_line"][c])
+        out[near[inside]] = np.maximum(out[near[inside]], defines[c])
     return out

@@ -207,3 +207,20 @@ def test_scores_are_finite_non_negative_and_zero_for_unrelated_code(bodies, word
     assert scores.shape == (len(names),)
     assert np.all(np.isfinite(scores)) and np.all(scores >= 0)
     assert scores[names.index("unrelated")] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=6), min_size=1, max_size=6),
+       st.lists(st.sampled_from(["hashing", "env", "vars", "totals", "alpha", "parse"]), min_size=1, max_size=4))
+def test_words_forms_and_pairs_add_up_as_weighted_bm25(bodies, words):
+    from aiex_kernel.core.bm25 import bm25
+
+    files = {f"pkg/m{i}.py": f"def f{i}():\n    return {' + '.join(body)}\n" for i, body in enumerate(bodies)}
+    arrays, names, tests = indexed(files)
+    q = QueryTerms(" ".join(words))  # no definition is named by these words
+    post = arrays["post_chunk"], arrays["post_term"], arrays["post_count"], arrays["chunk_len"]
+    k = {"k1": ranking.BM25_K1, "b": ranking.BM25_B}
+    want = (bm25(q.hashes, *post, **k) + ranking.FORM_WEIGHT * bm25(q.form_hashes, *post, **k)
+            + ranking.PAIR_WEIGHT * bm25(q.pair_hashes, *post, **k))
+    want = np.where(arrays["chunk_kind"] == 0, want * ranking.MODULE_WEIGHT, want)
+    assert np.allclose(rank_chunks(arrays, q), want, rtol=1e-12, atol=0)
