@@ -9,19 +9,22 @@ The user config directory is ``AIEX_CONFIG_DIR`` or the platform's user config
 directory for "aiex"; the data directory (event log, sessions, caches, the shared
 cluster's address) is ``AIEX_DATA_DIR`` or the platform's user data directory.
 
-Plain Python (no pydantic): loading the settings is part of every command's start-up.
+Validated by msgspec (``msgspec.convert(..., strict=False)``): loading the settings is part of every
+command's start-up, and pydantic-settings cost 0.3-0.6 s of it; msgspec about 10 ms.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
 
 from .errors import ConfigError
 
 __all__ = [
-    "FIELDS",
     "ROOT_MARKERS",
     "Endpoint",
     "Settings",
@@ -91,366 +94,214 @@ def find_project_root(path: str | os.PathLike | None = None, root: str | os.Path
     return Path.cwd().resolve()
 
 
-class Endpoint:
+class Endpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """An OpenAI-compatible endpoint declared in config.toml: ``[endpoints.NAME] base_url, key_env, default_model``."""
 
-    __slots__ = ("base_url", "key_env", "default_model")
-
-    def __init__(self, base_url: str, key_env: str | None = None, default_model: str = "") -> None:
-        self.base_url = base_url  #: the server's OpenAI-style base URL, e.g. https://host/v1
-        self.key_env = key_env  #: environment variable holding its API key (None: no key)
-        self.default_model = default_model  #: model used when only the endpoint is named
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Endpoint) and all(getattr(self, a) == getattr(other, a) for a in self.__slots__)
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, a) for a in self.__slots__))
-
-    def __repr__(self) -> str:
-        return "Endpoint(" + ", ".join(f"{a}={getattr(self, a)!r}" for a in self.__slots__) + ")"
+    base_url: str
+    """The server's OpenAI-style base URL, e.g. https://host/v1."""
+    key_env: str | None = None
+    """Environment variable holding its API key (None: no key)."""
+    default_model: str = ""
+    """Model used when only the endpoint is named."""
 
 
-class _Field:
-    """One setting: its type (a converter that raises ``_Invalid``), default and description."""
+class _Refused(ConfigError):
+    """A value of the right type that the settings refuse; ``loc``: the setting and its key."""
 
-    __slots__ = ("name", "convert", "default", "factory", "description", "complex")
-
-    def __init__(self, name, convert, default=None, factory=None, description="", complex=False):
-        self.name, self.convert, self.default, self.factory = name, convert, default, factory
-        self.description, self.complex = description, complex
-
-    def value(self):
-        return self.factory() if self.factory is not None else self.default
-
-
-class _Invalid(ValueError):
-    def __init__(self, message: str, loc: tuple = ()) -> None:
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
         super().__init__(message)
-        self.message, self.loc = message, loc
+        self.loc = loc
 
 
-_TRUE = {"1", "on", "t", "true", "y", "yes"}
-_FALSE = {"0", "off", "f", "false", "n", "no"}
+_Count = Annotated[int, Meta(ge=0)]
+_Positive = Annotated[int, Meta(ge=1)]
+_Seconds = Annotated[float, Meta(gt=0)]
 
 
-def _int(value):
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise _Invalid("Input should be a valid integer, got a number with a fractional part")
-    if isinstance(value, str):
-        import re
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    """Every aiex setting, validated (the order of docs and `aiex doctor`).
 
-        found = re.fullmatch(r"\s*([+-]?[0-9]+(?:_[0-9]+)*)(?:\.0+)?\s*", value)
-        if found:
-            return int(found.group(1).replace("_", ""))
-        raise _Invalid("Input should be a valid integer, unable to parse string as an integer")
-    raise _Invalid("Input should be a valid integer")
-
-
-def _float(value):
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            raise _Invalid("Input should be a valid number, unable to parse string as a number") from None
-    raise _Invalid("Input should be a valid number")
-
-
-def _bool(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, (str, int, float)):
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise _Invalid("Input should be a valid boolean, unable to interpret input")
-    raise _Invalid("Input should be a valid boolean")
-
-
-def _str(value):
-    if isinstance(value, str):
-        return value
-    raise _Invalid("Input should be a valid string")
-
-
-def _path(value):
-    if isinstance(value, (str, os.PathLike)):
-        return Path(value)
-    raise _Invalid("Input should be a valid path")
-
-
-def _optional(convert):
-    return lambda value: None if value is None else convert(value)
-
-
-def _bounded(convert, ge=None, gt=None):
-    def check(value):
-        value = convert(value)
-        if value is None:
-            return value
-        if ge is not None and not value >= ge:
-            raise _Invalid(f"Input should be greater than or equal to {ge}")
-        if gt is not None and not value > gt:  # NaN is not
-            raise _Invalid(f"Input should be greater than {gt}")
-        return value
-
-    return check
-
-
-def _list_of(convert):
-    def check(value):
-        if not isinstance(value, (list, tuple, set, frozenset)):
-            raise _Invalid("Input should be a valid list")
-        out = []
-        for i, item in enumerate(value):
-            try:
-                out.append(convert(item))
-            except _Invalid as exc:
-                raise _Invalid(exc.message, (i, *exc.loc)) from None
-        return out
-
-    return check
-
-
-def _dict_of(convert):
-    def check(value):
-        if not isinstance(value, dict):
-            raise _Invalid("Input should be a valid dictionary")
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise _Invalid("Input should be a valid string", (key,))
-            try:
-                out[key] = convert(item)
-            except _Invalid as exc:
-                raise _Invalid(exc.message, (key, *exc.loc)) from None
-        return out
-
-    return check
-
-
-def _price(value):
-    if not isinstance(value, (list, tuple)):
-        raise _Invalid("Input should be a valid tuple")
-    if len(value) > 2:
-        raise _Invalid(f"Tuple should have at most 2 items after validation, not {len(value)}")
-    if len(value) < 2:
-        raise _Invalid("Field required", (len(value),))
-    out = []
-    for i, item in enumerate(value):
-        try:
-            out.append(_float(item))
-        except _Invalid as exc:
-            raise _Invalid(exc.message, (i,)) from None
-    return tuple(out)
-
-
-def _endpoint(value):
-    if isinstance(value, Endpoint):
-        return value
-    if not isinstance(value, dict):
-        raise _Invalid("Input should be a valid dictionary or instance of Endpoint")
-    for key in value:
-        if key not in Endpoint.__slots__:
-            raise _Invalid("Extra inputs are not permitted", (key,))
-    if "base_url" not in value:
-        raise _Invalid("Field required", ("base_url",))
-    fields = {}
-    for key, convert in (("base_url", _str), ("key_env", _optional(_str)), ("default_model", _str)):
-        if key in value:
-            try:
-                fields[key] = convert(value[key])
-            except _Invalid as exc:
-                raise _Invalid(exc.message, (key,)) from None
-    return Endpoint(**fields)
-
-
-def _positive_limits(value: dict[str, int]) -> dict[str, int]:
-    bad = [name for name, limit in value.items() if limit < 1]
-    if bad:
-        raise _Invalid(f"Value error, concurrency limits must be at least 1 (check {', '.join(bad)})")
-    return value
-
-
-def _no_reserved_alias(value: dict[str, str]) -> dict[str, str]:
-    if "preferred" in value:
-        raise _Invalid("Value error, 'preferred' is reserved (default_model = \"preferred\" follows your votes); "
-                       "name the alias otherwise")
-    return value
-
-
-def _no_shadowing(value: dict[str, Endpoint]) -> dict[str, Endpoint]:
-    from .core.model_ids import BUILTIN_PROVIDERS
-
-    clash = sorted(set(value) & set(BUILTIN_PROVIDERS))
-    if clash:
-        raise _Invalid(f"Value error, endpoint names {clash} are built-in providers; rename the endpoints")
-    return value
-
-
-def _then(convert, check):
-    return lambda value: check(convert(value))
-
-
-_int_ge = lambda n: _bounded(_int, ge=n)  # noqa: E731
-_float_gt = lambda n: _bounded(_float, gt=n)  # noqa: E731
-_opt_str = _optional(_str)
-
-#: every aiex setting, with its type, default and description (the order of docs and `aiex doctor`)
-FIELDS: tuple[_Field, ...] = (
-    _Field("data_dir", _path, factory=data_dir, description="Per-user data directory."),
-    _Field("scheduler", _opt_str, description="Address of a Dask scheduler to use, e.g. tcp://host:8786."),
-    _Field("workers", _optional(_int_ge(1)), description="Workers of a local cluster (default: one per core)."),
-    _Field("threads_per_worker", _int_ge(1), 1, description="Threads per local worker."),
-    _Field("dashboard", _bool, False, description="Serve the Dask dashboard for a local cluster."),
-    _Field("connect_timeout", _float_gt(0), 10.0, description="Seconds to wait for a scheduler to answer."),
-    _Field("tls_ca_file", _opt_str, description="CA certificate of a TLS scheduler (tls://...)."),
-    _Field("tls_cert", _opt_str, description="This client's certificate for a TLS scheduler."),
-    _Field("tls_key", _opt_str, description="This client's private key for a TLS scheduler."),
-    _Field("max_file_bytes", _int_ge(1), 1024 * 1024, description="Files larger than this are skipped."),
-    _Field("allow_secrets", _list_of(_str), factory=list, complex=True,
-           description="gitignore-style patterns of secret-looking files that may be read."),
-    _Field("inline_bytes", _int_ge(0), 2 * 1024 * 1024,
-           description="Jobs smaller than this run in this process unless a cluster is already running."),
-    _Field("progress", _bool, True, description="Show progress bars on long work."),
-    # -- models and providers ---------------------------------------------------------------------
-    _Field("default_model", _opt_str,
-           description="Model used when none is named (default: the first available, see docs/providers.md); "
-                       "\"preferred\": the one your votes rate highest for the kind of task."),
-    _Field("aliases", _then(_dict_of(_str), _no_reserved_alias), factory=dict, complex=True,
-           description="Short names for model ids: fast = \"ollama:llama3.2:3b\"."),
-    _Field("prices", _dict_of(_price), factory=dict, complex=True,
-           description="USD per million tokens (input, output) by model, over the built-in table."),
-    _Field("endpoints", _then(_dict_of(_endpoint), _no_shadowing), factory=dict, complex=True,
-           description="OpenAI-compatible endpoints: [endpoints.NAME] base_url, key_env."),
-    _Field("concurrency", _then(_dict_of(_int), _positive_limits), factory=dict, complex=True,
-           description="Cluster-wide limit of concurrent requests per provider; key \"default\" for the rest (64)."),
-    # -- the context index --------------------------------------------------------------------------
-    _Field("index_path", _opt_str,
-           description="Where the project's index lives: a path or fsspec URL (default <root>/.aiex/index)."),
-    _Field("embedding_model", _opt_str,
-           description="Embed chunks with this model for ranking, e.g. ollama:nomic-embed-text (default: none)."),
-    _Field("context_budget", _int_ge(0), 4096, description="Tokens of project context sent with a question."),
-    _Field("redact_secrets", _bool, True, description="Redact API keys, tokens and passwords before sending."),
-    # -- notebooks (the magics and the kernel; traitlets in ipython_config.py override these) ----------
-    _Field("max_history", _int_ge(0), 5, description="Exchanges kept as conversation memory by %%aiex."),
-    _Field("cells_budget", _int_ge(100), 2000, description="Tokens of recent cells that `%%aiex --cells N` may add."),
-    _Field("prose_as_ask", _bool, False,
-           description="aiex kernel: a cell that is not Python and reads as prose is asked as /ask."),
-    _Field("request_timeout", _float_gt(0), 60.0, description="Seconds before a model request times out."),
-    _Field("max_retries", _int_ge(0), 2, description="Retries of a failed model request (429/5xx/connection)."),
-    # -- the embedded model (its own process; see docs/providers.md) ----------------------------------
-    _Field("local_timeout", _float_gt(0), 120.0,
-           description="Seconds the embedded model may go without a token before aiex stops it."),
-    _Field("local_memory_mb", _int_ge(0), 4096,
-           description="Address-space limit of the embedded model's process in MiB (0: none)."),
-    _Field("local_threads", _int_ge(1), 1, description="CPU threads of the embedded model."),
-    _Field("local_context_budget", _int_ge(0), 1280,
-           description="Tokens of project context for the embedded model, which reads about 100 tokens/s per "
-                       "thread (--context-budget overrides it)."),
-)
-_BY_NAME = {f.name: f for f in FIELDS}
-
-
-class Settings:
-    """Every aiex setting, validated: attributes named as in :data:`FIELDS`.
-
-    Plain Python on purpose: pydantic-settings cost 0.3-0.6 s of every command's start-up. The
-    precedence and the conversions are those it had (lax: ``"30"`` is 30, ``"yes"`` is True; complex
-    values in ``AIEX_*`` variables are JSON; dictionaries from several sources merge, key by key).
+    The conversions are lax, as pydantic-settings' were: ``"30"`` is 30, ``"yes"`` is True; complex values
+    in ``AIEX_*`` variables are JSON; dictionaries from several sources merge, key by key.
     """
 
-    __slots__ = tuple(_BY_NAME)
+    data_dir: Path = msgspec.field(default_factory=data_dir)
+    """Per-user data directory."""
+    scheduler: str | None = None
+    """Address of a Dask scheduler to use, e.g. tcp://host:8786."""
+    workers: _Positive | None = None
+    """Workers of a local cluster (default: one per core)."""
+    threads_per_worker: _Positive = 1
+    """Threads per local worker."""
+    dashboard: bool = False
+    """Serve the Dask dashboard for a local cluster."""
+    connect_timeout: _Seconds = 10.0
+    """Seconds to wait for a scheduler to answer."""
+    tls_ca_file: str | None = None
+    """CA certificate of a TLS scheduler (tls://...)."""
+    tls_cert: str | None = None
+    """This client's certificate for a TLS scheduler."""
+    tls_key: str | None = None
+    """This client's private key for a TLS scheduler."""
+    max_file_bytes: _Positive = 1024 * 1024
+    """Files larger than this are skipped."""
+    allow_secrets: list[str] = []
+    """gitignore-style patterns of secret-looking files that may be read."""
+    inline_bytes: _Count = 2 * 1024 * 1024
+    """Jobs smaller than this run in this process unless a cluster is already running."""
+    progress: bool = True
+    """Show progress bars on long work."""
+    # -- models and providers ---------------------------------------------------------------------
+    default_model: str | None = None
+    """Model used when none is named (default: the first available, see docs/providers.md);
+    "preferred": the one your votes rate highest for the kind of task."""
+    aliases: dict[str, str] = {}
+    """Short names for model ids: fast = "ollama:llama3.2:3b"."""
+    prices: dict[str, tuple[float, float]] = {}
+    """USD per million tokens (input, output) by model, over the built-in table."""
+    endpoints: dict[str, Endpoint] = {}
+    """OpenAI-compatible endpoints: [endpoints.NAME] base_url, key_env."""
+    concurrency: dict[str, _Positive] = {}
+    """Cluster-wide limit of concurrent requests per provider; key "default" for the rest (64)."""
+    # -- the context index --------------------------------------------------------------------------
+    index_path: str | None = None
+    """Where the project's index lives: a path or fsspec URL (default <root>/.aiex/index)."""
+    embedding_model: str | None = None
+    """Embed chunks with this model for ranking, e.g. ollama:nomic-embed-text (default: none)."""
+    context_budget: _Count = 4096
+    """Tokens of project context sent with a question."""
+    redact_secrets: bool = True
+    """Redact API keys, tokens and passwords before sending."""
+    # -- notebooks (the magics and the kernel; traitlets in ipython_config.py override these) ----------
+    max_history: _Count = 5
+    """Exchanges kept as conversation memory by %%aiex."""
+    cells_budget: Annotated[int, Meta(ge=100)] = 2000
+    """Tokens of recent cells that `%%aiex --cells N` may add."""
+    prose_as_ask: bool = False
+    """aiex kernel: a cell that is not Python and reads as prose is asked as /ask."""
+    request_timeout: _Seconds = 60.0
+    """Seconds before a model request times out."""
+    max_retries: _Count = 2
+    """Retries of a failed model request (429/5xx/connection)."""
+    # -- the embedded model (its own process; see docs/providers.md) ----------------------------------
+    local_timeout: _Seconds = 120.0
+    """Seconds the embedded model may go without a token before aiex stops it."""
+    local_memory_mb: _Count = 4096
+    """Address-space limit of the embedded model's process in MiB (0: none)."""
+    local_threads: _Positive = 1
+    """CPU threads of the embedded model."""
+    local_context_budget: _Count = 1280
+    """Tokens of project context for the embedded model, which reads about 100 tokens/s per thread
+    (--context-budget overrides it)."""
 
-    def __init__(self, **values: Any) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
+    def __post_init__(self) -> None:
+        # what the types cannot say (msgspec runs this after converting, and on construction)
+        if "preferred" in self.aliases:
+            raise _Refused(("aliases", "preferred"), "'preferred' is reserved (default_model = \"preferred\" "
+                           "follows your votes); name the alias otherwise")
+        if self.endpoints:
+            from .core.model_ids import BUILTIN_PROVIDERS
+
+            clash = sorted(set(self.endpoints) & set(BUILTIN_PROVIDERS))
+            if clash:
+                raise _Refused(("endpoints", clash[0]),
+                               f"endpoint names {clash} are built-in providers; rename the endpoints")
 
     def model_copy(self, update: dict[str, Any] | None = None) -> Settings:
         """A shallow copy with ``update`` applied as given (not validated, as pydantic's)."""
-        return Settings(**{**self.model_dump(), **(update or {})})
+        new = self.__copy__()
+        for name, value in (update or {}).items():
+            setattr(new, name, value)
+        return new
 
     def model_dump(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Settings) and self.model_dump() == other.model_dump()
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self.model_dump().items()) + ")"
-
-    def __reduce__(self):
-        return (_settings_from, (self.model_dump(),))
+        return msgspec.structs.asdict(self)
 
 
-def _settings_from(values: dict[str, Any]) -> Settings:
-    return Settings(**values)
+# The one pre-conversion, where msgspec's lax mode (which reads "true"/"false"/"1"/"0", any case) takes fewer
+# boolean words than aiex has always taken
+_BOOL_WORDS = {"on": True, "off": False, "yes": True, "no": False, "y": True, "n": False, "t": True, "f": False}
 
 
-def _deep_update(base: dict, *updates: dict) -> dict:
-    """``base`` with ``updates`` over it; dictionaries merge key by key (pydantic-settings' rule)."""
-    out = dict(base)
-    for update in updates:
+def _to_path(type_: type, value: Any) -> Any:
+    """msgspec's hook for the one type it does not convert from a string: ``data_dir``'s Path."""
+    if type_ is Path and isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise TypeError(f"Expected a path, got `{type(value).__name__}`")
+
+
+def _merge(sources: list[tuple[str, dict]]) -> tuple[dict[str, Any], dict[tuple, list[str]]]:
+    """The values of ``sources`` (``(where, values)``, lowest precedence first) and where each came from.
+
+    Dictionaries merge key by key (pydantic-settings' rule), so a table's entries may come from different places.
+    """
+    values: dict[str, Any] = {}
+    origin: dict[tuple, list[str]] = {}
+
+    def put(into: dict, update: dict, where: str, path: tuple) -> None:
         for key, value in update.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = _deep_update(out[key], value)
+            here = (*path, key)
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                into[key] = dict(into[key])
+                put(into[key], value, where, here)
+                origin[here] = [where, *_source(origin, here)]
             else:
-                out[key] = value
-    return out
+                into[key] = value
+                origin[here] = [where]
+
+    for where, update in sources:
+        put(values, update, where, ())
+    return values, origin
 
 
-def _from_environment() -> dict[str, Any]:
-    """``AIEX_*`` values by field (names case-insensitive); complex fields are JSON."""
-    import json
+def _source(origin: dict[tuple, list[str]], loc: tuple) -> list[str]:
+    """Where the value at ``loc`` came from: that of ``loc`` or of the nearest table above it."""
+    return next((origin[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origin), [])
 
-    found = {}
-    names = {f"aiex_{name}": name for name in _BY_NAME}
+
+def _from_environment(fields: tuple) -> list[tuple[str, dict]]:
+    """``AIEX_*`` values, each as its own source (names case-insensitive); tables and lists are JSON."""
+    import typing
+
+    found = []
+    names = {f"aiex_{f.name}": f.name for f in fields}
+    json_fields = {f.name for f in fields if typing.get_origin(f.type) in (dict, list)}
     for key, text in os.environ.items():
         name = names.get(key.lower())
         if name is None:
             continue
-        if _BY_NAME[name].complex:
+        if name in json_fields:
             try:
-                found[name] = json.loads(text)
-            except ValueError as exc:
-                raise _Invalid(f"{key} is not valid JSON ({exc})", (name,)) from None
+                found.append((key, {name: msgspec.json.decode(text)}))
+            except msgspec.DecodeError as exc:
+                raise ConfigError(f"Invalid aiex setting {name} in {key}: not valid JSON ({exc}).") from None
         else:
-            found[name] = text
+            found.append((key, {name: text}))
     return found
 
 
-def _validate(values: dict[str, Any]) -> Settings:
-    problems = []
-    checked = {}
-    for key in values:
-        if key not in _BY_NAME:
-            problems.append(((key,), "Extra inputs are not permitted"))
-    for field in FIELDS:
-        value = values[field.name] if field.name in values else field.value()
-        try:
-            checked[field.name] = field.convert(value)
-        except _Invalid as exc:
-            problems.append(((field.name, *exc.loc), exc.message))
-    if problems:
-        raise _SettingsInvalid(problems)
-    return Settings(**checked)
+def _location(message: str, values: dict[str, Any]) -> tuple[str, ...]:
+    """The setting (and the table's key) that msgspec's ValidationError ``message`` is about.
 
+    msgspec says ``- at `$.name` `` or, in a table, ``- at `$.name[...]` `` without the key (found here by
+    converting the table's entries one by one); an unknown setting is ``unknown field `name` `` at the top.
+    """
+    import re
+    import typing
 
-class _SettingsInvalid(Exception):
-    def __init__(self, problems: list) -> None:
-        super().__init__(problems)
-        self.problems = problems
+    found = re.search(r" - at `\$\.(\w+)(\[\.\.\.\])?", message)
+    if found is None:
+        unknown = re.match(r"Object contains unknown field `(.*)`$", message)
+        return (unknown[1],) if unknown else ()
+    name = found[1]
+    if found[2] and isinstance(values.get(name), dict):
+        kind = typing.get_args(next(f.type for f in msgspec.structs.fields(Settings) if f.name == name))[1]
+        for key, item in values[name].items():
+            try:
+                msgspec.convert(item, type=kind, strict=False)
+            except msgspec.ValidationError:
+                return (name, str(key))
+    return (name,)
 
 
 def load_settings(root: str | os.PathLike | None = None, **flags: Any) -> Settings:
@@ -469,17 +320,21 @@ def load_settings(root: str | os.PathLike | None = None, **flags: Any) -> Settin
     cached = _loaded.get(key)
     if cached is not None:
         return cached.model_copy()
-    tables = [_check_toml(f) for f in existing]  # highest first: the project's file, then the user's
-    given = {k: v for k, v in flags.items() if v is not None}
-    where = f" and {', '.join(str(f) for f in existing)}" if existing else ""
+    fields = msgspec.structs.fields(Settings)
+    # lowest precedence first: the user's file, the project's, the environment, the flags
+    sources = [(str(f), _check_toml(f)) for f in reversed(existing)]
+    sources += _from_environment(fields)
+    sources.append(("the command flags", {k: v for k, v in flags.items() if v is not None}))
+    values, origin = _merge(sources)
+    for f in fields:
+        if f.type is bool and isinstance(values.get(f.name), str):
+            values[f.name] = _BOOL_WORDS.get(values[f.name].lower(), values[f.name])
     try:
-        settings = _validate(_deep_update({}, *reversed(tables), _from_environment(), given))
-    except (_SettingsInvalid, _Invalid) as exc:
-        rows = exc.problems if isinstance(exc, _SettingsInvalid) else [(exc.loc, exc.message)]
-        problems = "; ".join(f"{'.'.join(str(p) for p in loc) or 'settings'}: {msg}" for loc, msg in rows)
-        raise ConfigError(
-            f"Invalid aiex settings ({problems}). Check the command flags and AIEX_* environment variables{where}."
-        ) from None
+        settings = msgspec.convert(values, type=Settings, strict=False, dec_hook=_to_path)
+    except (msgspec.ValidationError, _Refused) as exc:
+        loc = exc.loc if isinstance(exc, _Refused) else _location(str(exc), values)
+        where = _source(origin, loc) or ["the command flags", "AIEX_* environment variables", *map(str, existing)]
+        raise ConfigError(f"Invalid aiex setting {'.'.join(loc) or '?'} in {' or '.join(where)}: {exc}.") from None
     if len(_loaded) > 32:
         _loaded.clear()
     _loaded[key] = settings

@@ -41,7 +41,32 @@ def test_data_dir_env(monkeypatch, tmp_path):
 
 def test_invalid_value_names_setting(monkeypatch):
     monkeypatch.setenv("AIEX_WORKERS", "many")
-    with pytest.raises(ConfigError, match="workers"):
+    with pytest.raises(ConfigError, match=r"setting workers in AIEX_WORKERS: Expected `int \| null`, got `str`"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("0", "Expected `int` >= 1"), ("2.5", "Expected `int`")])
+def test_out_of_range_value_names_setting_and_bound(isolated_env, text, expected):
+    path = write(isolated_env / "config" / "config.toml", f"threads_per_worker = {text}\n")
+    with pytest.raises(ConfigError, match="threads_per_worker") as info:
+        load_settings()
+    assert str(path) in str(info.value) and expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_lax_conversions(monkeypatch, tmp_path):
+    for word, value in [("yes", True), ("off", False), ("TRUE", True), ("0", False)]:
+        monkeypatch.setenv("AIEX_DASHBOARD", word)
+        assert load_settings().dashboard is value
+    monkeypatch.setenv("AIEX_DASHBOARD", "maybe")
+    with pytest.raises(ConfigError, match="dashboard in AIEX_DASHBOARD"):
+        load_settings()
+    monkeypatch.delenv("AIEX_DASHBOARD")
+    monkeypatch.setenv("AIEX_CONNECT_TIMEOUT", "2.5")
+    monkeypatch.setenv("AIEX_DATA_DIR", str(tmp_path))
+    s = load_settings(workers="3", prices={"m": [1, 2]})
+    assert (s.connect_timeout, s.workers, s.data_dir, s.prices) == (2.5, 3, tmp_path, {"m": (1.0, 2.0)})
+    monkeypatch.setenv("AIEX_CONNECT_TIMEOUT", "0")
+    with pytest.raises(ConfigError, match="connect_timeout in AIEX_CONNECT_TIMEOUT: Expected `float` > 0"):
         load_settings()
 
 
@@ -52,8 +77,38 @@ def test_invalid_toml_names_file(isolated_env):
 
 
 def test_unknown_key_is_refused(isolated_env):
-    write(isolated_env / "config" / "config.toml", "max_file_byte = 3\n")
-    with pytest.raises(ConfigError, match="max_file_byte"):
+    path = write(isolated_env / "config" / "config.toml", "max_file_byte = 3\n")
+    with pytest.raises(ConfigError, match="max_file_byte") as info:
+        load_settings()
+    assert str(path) in str(info.value)
+    path.unlink()
+    with pytest.raises(ConfigError, match="setting bogus in the command flags"):
+        load_settings(bogus=1)
+
+
+def test_tables_merge_key_by_key_and_a_bad_entry_names_its_key_and_file(tmp_path, isolated_env):
+    project = tmp_path / "proj"
+    write(isolated_env / "config" / "config.toml",
+          '[endpoints.mine]\nbase_url = "http://h/v1"\n[concurrency]\nopenai = 2\n[aliases]\nfast = "a:b"\n')
+    write(project / ".aiex" / "config.toml", '[endpoints.mine]\nkey_env = "MINE_KEY"\n[aliases]\nslow = "c:d"\n')
+    s = load_settings(project, concurrency={"default": 3})
+    assert (s.endpoints["mine"].base_url, s.endpoints["mine"].key_env) == ("http://h/v1", "MINE_KEY")
+    assert s.aliases == {"fast": "a:b", "slow": "c:d"} and s.concurrency == {"openai": 2, "default": 3}
+    bad = write(project / ".aiex" / "config.toml", '[concurrency]\nollama = 0\n')
+    with pytest.raises(ConfigError, match="concurrency.ollama in ") as info:
+        load_settings(project)
+    assert str(bad) in str(info.value) and "Expected `int` >= 1" in str(info.value)
+    write(project / ".aiex" / "config.toml", '[endpoints.other]\nkey_env = "K"\n')
+    with pytest.raises(ConfigError, match="endpoints.other in .*missing required field `base_url`"):
+        load_settings(project)
+
+
+def test_reserved_alias_and_bad_json_are_refused(monkeypatch):
+    monkeypatch.setenv("AIEX_ALIASES", '{"preferred": "ollama:x"}')
+    with pytest.raises(ConfigError, match="aliases.preferred in AIEX_ALIASES: 'preferred' is reserved"):
+        load_settings()
+    monkeypatch.setenv("AIEX_ALIASES", "{fast")
+    with pytest.raises(ConfigError, match="aliases in AIEX_ALIASES: not valid JSON"):
         load_settings()
 
 
