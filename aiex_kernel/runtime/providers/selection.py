@@ -132,9 +132,10 @@ _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "htt
 
 
 async def _may_answer(address: str | None, timeout: float) -> bool:
-    """False only when nothing accepts a TCP connection at ``address`` (``http://host:port/...``) within
-    ``timeout``: then a probe through the provider's SDK would fail the same way, and the SDK need not be
-    imported. True when unsure: no explicit port, or a proxy in the environment (the SDK would go through it)."""
+    """False only when a TCP connection to ``address`` (``http://host:port/...``) is refused (or the host does
+    not resolve): then a probe through the provider's SDK would fail the same way, and the SDK need not be
+    imported. True when unsure: no explicit port, a proxy in the environment (the SDK would go through it),
+    or no answer within ``timeout`` (measured on this loop, which another task may be keeping busy)."""
     from urllib.parse import urlsplit
 
     if not address or any(os.environ.get(v) for v in _PROXY_VARIABLES):
@@ -148,8 +149,10 @@ async def _may_answer(address: str | None, timeout: float) -> bool:
         return True
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
-        return False
+    except asyncio.TimeoutError:
+        return True  # unsure: a slow host, or this loop was busy (another task importing an SDK): ask the SDK
+    except OSError:
+        return False  # refused, or no such host: nothing listens
     writer.close()
     try:
         await writer.wait_closed()
