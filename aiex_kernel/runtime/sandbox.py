@@ -37,6 +37,7 @@ import functools
 import os
 import re
 import stat as stat_mod
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from typing import NamedTuple
 import pathspec
 
 from ..core.languages import language_for_path
+from .scan_cache import DIR_CODE, RACY_NS, SECRET_CODE, ScanCache
 from ..errors import (
     FileTooLarge,
     PathNotFound,
@@ -314,16 +316,18 @@ def _filters(lines: tuple[str, ...]) -> _Filters:
 
 
 class _Rule:
-    """One ignore file's rules: the directory holding it (relative to the root) and its filters."""
+    """One ignore file's rules: the directory holding it (relative to the root) and its filters; ``source``:
+    the ignore file's path relative to the root."""
 
-    def __init__(self, base: str, lines: Sequence[str]) -> None:
+    def __init__(self, base: str, lines: Sequence[str], source: str = "") -> None:
         self.base = base
+        self.source = source
         self._filters = f = _filters(tuple(lines))
         self.spec, self.anywhere, self.top = f.spec, f.anywhere, f.top
 
     @classmethod
-    def of(cls, base: str, lines: list[str]) -> _Rule:
-        return cls(base, lines)
+    def of(cls, base: str, lines: list[str], source: str = "") -> _Rule:
+        return cls(base, lines, source)
 
     def passes(self, where: _Where, name: str) -> bool:
         """Whether a path named ``name`` in a directory the filters say ``where`` of may match."""
@@ -374,6 +378,125 @@ def _wheres(rules: _Rules, rel: str) -> list[_Where]:
     return out
 
 
+#: the order of ``Scan.skipped``'s reasons (whatever order the walk met them in)
+_REASONS = {r: i for i, r in enumerate(("ignored", "secret", "unsupported", "too large", "outside root",
+                                        "unreadable"))}
+
+
+def _ignore_stat(path: str, started_ns: int) -> tuple[int, int, int, int] | None:
+    """What the scan cache keeps of an ignore file: (size, mtime_ns, ctime_ns, inode); None when it is missing
+    or changed too recently to be trusted (see :data:`.scan_cache.RACY_NS`)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if st.st_mtime_ns >= started_ns - RACY_NS:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+class _CacheRun:
+    """One scan's use of a :class:`ScanCache`: which records it may trust, and those it leaves behind."""
+
+    def __init__(self, sandbox: Sandbox, cache: ScanCache) -> None:
+        self.started_ns = time.time_ns()
+        self.cache = cache
+        self.root_prefix = sandbox._root_prefix
+        signature = sandbox._scan_signature()
+        if cache.signature != signature:  # another sandbox, version or languages table: nothing is reusable
+            cache.signature, cache.languages, cache.ignore_files, cache.records = signature, [], {}, {}
+            cache.dirty = True
+        self.old = cache.records
+        self.new: dict[str, tuple] = {}
+        self.fresh = 0  # records written by this scan
+        self.reused = self.listed = 0  # directories replayed from their records / listed
+        #: ignore files changed (or not trusted) since the cache was written: no record under them is reused
+        self.bad = {rel for rel, known in cache.ignore_files.items()
+                    if known is None or _ignore_stat(self.root_prefix + rel, self.started_ns) != known}
+        self.noted: dict[str, tuple | None] = {}  # ignore files read by this scan, as stat'ed before reading
+        self._rules: dict[str, _Rule] = {}
+        self._chains: dict[tuple, tuple] = {}
+        self.languages = cache.languages
+        self.by_code = {chr(65 + i): name for i, name in enumerate(self.languages)}
+        self._codes = {name: code for code, name in self.by_code.items()}
+
+    def code(self, language: str) -> str:
+        code = self._codes.get(language)
+        if code is None:
+            code = chr(65 + len(self.languages))
+            self.languages.append(language)
+            self._codes[language], self.by_code[code] = code, language
+        return code
+
+    def chain(self, sources: tuple[str, ...]) -> tuple[str, ...]:
+        """``sources``, as one shared tuple per distinct value (compact when pickled)."""
+        return self._chains.setdefault(sources, sources)
+
+    def lookup(self, rel: str, st: os.stat_result, chain: tuple[str, ...]) -> tuple | None:
+        """The record of directory ``rel`` if it still holds (same directory, unchanged, same ignore files)."""
+        rec = self.old.get(rel)
+        if rec is None:
+            return None
+        try:
+            if (rec[2] != st.st_mtime_ns or rec[3] != st.st_ctime_ns or rec[1] != st.st_ino or rec[0] != st.st_dev
+                    or rec[4] != chain or (self.bad and not self.bad.isdisjoint(rec[5]))):
+                return None
+            if len(rec) != 10 or type(rec[8]) is not tuple or type(rec[9]) is not str or len(rec[8]) != len(rec[9]):
+                return None
+        except (IndexError, TypeError):
+            return None
+        self.new[rel] = rec
+        self.reused += 1
+        return rec
+
+    def store(self, rel: str, st: os.stat_result, chain: tuple[str, ...], rules: tuple[str, ...], ignored: int,
+              unsupported: int, names: list[str], codes: list[str]) -> None:
+        if st.st_mtime_ns >= self.started_ns - RACY_NS:
+            return  # changed too recently: a change in the same clock tick would not show in its mtime
+        self.new[rel] = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, chain, rules, ignored, unsupported,
+                         tuple(names), "".join(codes))
+        self.fresh += 1
+
+    def note_ignore(self, rel: str, path: str) -> None:
+        if rel not in self.noted:
+            self.noted[rel] = _ignore_stat(path, self.started_ns)
+
+    def rules_for(self, chain: tuple[str, ...]) -> _Rules:
+        """The rules of the ignore files ``chain`` (read once per scan)."""
+        out = []
+        for rel in chain:
+            rule = self._rules.get(rel)
+            if rule is None:
+                path = self.root_prefix + rel
+                self.note_ignore(rel, path)
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as fh:
+                        lines = fh.read().splitlines()
+                except OSError:  # gone since the scan began: as if the walk had not found it
+                    continue
+                rule = self._rules[rel] = _Rule.of(rel.rpartition("/")[0] or ".", lines, rel)
+            out.append(rule)
+        return out
+
+    def finish(self, full: bool) -> None:
+        """Leave in the cache what the next scan may reuse: this scan's records, and, unless it walked the whole
+        tree, the other old ones still standing."""
+        cache, new, bad = self.cache, self.new, self.bad
+        if not full:
+            for rel, rec in self.old.items():
+                if rel not in new and not (bad and not bad.isdisjoint(rec[5])):
+                    new[rel] = rec
+        used = {id(rec[5]): rec[5] for rec in new.values()}
+        sources = set().union(*used.values()) if used else set()
+        old_ignores = cache.ignore_files
+        ignore_files = {rel: self.noted[rel] if rel in self.noted else
+                        (old_ignores.get(rel) if rel not in bad else None) for rel in sorted(sources)}
+        if self.fresh or new.keys() != self.old.keys() or ignore_files != old_ignores:
+            cache.dirty = True
+        cache.records, cache.ignore_files = new, ignore_files
+        cache.reused, cache.listed = self.reused, self.listed
+
+
 class Sandbox:
     """File access confined to ``root``; see the module docstring for the rules."""
 
@@ -396,6 +519,15 @@ class Sandbox:
 
     def __repr__(self) -> str:
         return f"Sandbox({str(self.root)!r})"
+
+    def _scan_signature(self) -> tuple:
+        """What a scan's decisions depend on besides the files: a scan cache made under another is not used."""
+        from .._version import __version__
+        from ..core.languages import LANGUAGES
+
+        return (__version__, getattr(pathspec, "__version__", ""), self._root_str, self.allow_secrets,
+                DEFAULT_SECRET_PATTERNS, IGNORE_FILES, tuple(sorted(NEVER_ENTERED)), self.max_file_bytes,
+                tuple(sorted((name, tuple(spec.extensions)) for name, spec in LANGUAGES.items())))
 
     # -- paths ---------------------------------------------------------------
 
@@ -578,74 +710,118 @@ class Sandbox:
     # -- discovery -----------------------------------------------------------
 
     def scan(self, paths: Sequence[str | os.PathLike] | str | os.PathLike = (".",), *,
-             depth: int | None = None) -> Scan:
-        """Find the source files under ``paths``; ``depth=0`` takes only files directly in a directory."""
+             depth: int | None = None, cache: ScanCache | None = None) -> Scan:
+        """Find the source files under ``paths``; ``depth=0`` takes only files directly in a directory.
+
+        With ``cache`` (:mod:`.scan_cache`), a directory unchanged since the scan that filled it is not listed
+        again: its record says what the listing said, and only its files are stat'ed. The result is the same
+        as without; the cache is left holding this scan's records (the caller saves it)."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         scan, found, seen = Scan(), {}, set()
+        run = _CacheRun(self, cache) if cache is not None else None
+        full = False
         for given in paths:
             resolved = self.resolve(given)
             if not resolved.exists():
                 raise PathNotFound(f"{given} does not exist under the project root {self.root}.")
             rel = resolved.relative_to(self.root).as_posix() or "."
             if resolved.is_dir():
-                rules = self._ancestor_rules(rel)
+                rules = self._ancestor_rules(rel, run)
                 if rel != "." and _ignored(rules, rel, True):
                     rules = []  # named explicitly: walk it anyway, by its own ignore files only
                 secret_dir = self._secret_names is None or (rel != "." and any(
                     self._secret_names.match(c) for c in rel.split("/")))
-                self._walk(str(resolved), rel, rules, _wheres(rules, rel), secret_dir, 0, depth, scan, found, seen)
+                chain = run.chain(tuple(r.source for r in rules)) if run is not None else ()
+                full = full or (rel == "." and depth is None)
+                self._walk(str(resolved), rel, rules, _wheres(rules, rel), secret_dir, 0, depth, scan, found, seen,
+                           run, chain)
             elif rel not in found:
                 self._consider(rel, resolved.stat(), scan, found)
         scan.files = sorted(found.values(), key=attrgetter("relpath"))
+        if len(scan.skipped) > 1:  # one order whichever way the walk went (cached or not)
+            scan.skipped = Counter(dict(sorted(scan.skipped.items(), key=lambda kv: _REASONS.get(kv[0], 99))))
+        if run is not None:
+            run.finish(full)
         return scan
 
-    def _rules_in(self, directory: Path, rel: str) -> _Rules:
+    def _rules_in(self, directory: Path, rel: str, run: _CacheRun | None = None) -> _Rules:
         rules = []
         for name in IGNORE_FILES:
             path = directory / name
             if path.is_file() and path.resolve().is_relative_to(self.root):
+                source = name if rel == "." else f"{rel}/{name}"
+                if run is not None:
+                    run.note_ignore(source, str(path))
                 lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-                rules.append(_Rule.of(rel, lines))
+                rules.append(_Rule.of(rel, lines, source))
         return rules
 
-    def _ancestor_rules(self, rel: str) -> _Rules:
+    def _ancestor_rules(self, rel: str, run: _CacheRun | None = None) -> _Rules:
         if rel == ".":
             return []
         parts = rel.split("/")[:-1]
         dirs = ["."] + ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        return [r for d in dirs for r in self._rules_in(self.root / d, d)]
+        return [r for d in dirs for r in self._rules_in(self.root / d, d, run)]
 
-    def _walk(self, directory: str, rel: str, rules: _Rules, hits: list[_Where], secret_dir: bool, level: int,
-              depth: int | None, scan: Scan, found: dict[str, FileEntry], seen: set) -> None:
+    def _walk(self, directory: str, rel: str, rules: _Rules | None, hits: list[_Where] | None, secret_dir: bool,
+              level: int, depth: int | None, scan: Scan, found: dict[str, FileEntry], seen: set,
+              run: _CacheRun | None = None, chain: tuple[str, ...] = ()) -> None:
         """Walk ``directory`` (``rel`` under the root). ``hits``: see :func:`_ignored` (wheres); ``secret_dir``: whether
-        a component of ``rel`` passes the secret pre-filter (then every file below gets the exact check)."""
+        a component of ``rel`` passes the secret pre-filter (then every file below gets the exact check).
+        ``run``: the scan cache in use, if any; ``chain``: the ignore files behind ``rules`` (which, with a
+        cache, may be None: read only if this directory has to be listed)."""
+        prefix = "" if rel == "." else rel + "/"
+        record = None
         try:
-            st = os.stat(directory)
-            if (st.st_dev, st.st_ino) in seen:
+            dst = os.stat(directory)
+            if (dst.st_dev, dst.st_ino) in seen:
                 return
-            seen.add((st.st_dev, st.st_ino))
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=attrgetter("name"))
-            own = [e for e in entries if e.name in IGNORE_FILES]
-            if own:  # the ignore files here, in IGNORE_FILES order (.gitignore, then .aiexignore)
-                own.sort(key=lambda e: IGNORE_FILES.index(e.name))
-                for e in own:
-                    if e.is_file() and (not e.is_symlink() or Path(e.path).resolve().is_relative_to(self.root)):
-                        with open(e.path, encoding="utf-8", errors="replace") as fh:
-                            rules = [*rules, _Rule.of(rel, fh.read().splitlines())]
-                            hits = [*hits, rules[-1].top]
+            seen.add((dst.st_dev, dst.st_ino))
+            if run is not None:
+                record = run.lookup(rel, dst, chain)
+                if record is None and rules is None:
+                    rules = run.rules_for(chain)
+                    hits = _wheres(rules, rel)
+            if record is None:
+                if run is not None:
+                    run.listed += 1
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=attrgetter("name"))
+                own = [e for e in entries if e.name in IGNORE_FILES]
+                if own:  # the ignore files here, in IGNORE_FILES order (.gitignore, then .aiexignore)
+                    own.sort(key=lambda e: IGNORE_FILES.index(e.name))
+                    for e in own:
+                        if e.is_file() and (not e.is_symlink() or Path(e.path).resolve().is_relative_to(self.root)):
+                            if run is not None:
+                                run.note_ignore(prefix + e.name, e.path)
+                            with open(e.path, encoding="utf-8", errors="replace") as fh:
+                                rules = [*rules, _Rule.of(rel, fh.read().splitlines(), prefix + e.name)]
+                                hits = [*hits, rules[-1].top]
         except OSError:
             scan.skip(rel, "unreadable")
             return
-        prefix = "" if rel == "." else rel + "/"
+        if record is not None:
+            self._replay(directory, rel, record, secret_dir, level, depth, scan, found, seen, run)
+            return
         secret_names = self._secret_names
         max_bytes = self.max_file_bytes
         languages = self._languages
+        keep = run is not None  # record what the listing decided, for the cache
+        if keep:
+            sub_chain = run.chain(tuple(r.source for r in rules))
+            names: list[str] = []
+            codes: list[str] = []
+            n_ignored = n_unsupported = 0
+            linked = False
+        else:
+            sub_chain = ()
         for entry in entries:
             name = entry.name
             if name in NEVER_ENTERED and entry.is_dir(follow_symlinks=False):
                 continue
+            if keep and not linked and entry.is_symlink():
+                linked = True  # what a link points at may change while this directory does not: no record
             child = prefix + name
             try:
                 is_dir = entry.is_dir()
@@ -653,6 +829,8 @@ class Sandbox:
                 is_dir = False
             if rules and _ignored(rules, child, is_dir, hits, name):
                 scan.skip(child, "ignored")
+                if keep:
+                    n_ignored += 1
                 continue
             if entry.is_symlink():
                 try:
@@ -672,14 +850,21 @@ class Sandbox:
                     self._consider(child, st, scan, found)
                     continue
             if is_dir:
+                if keep:
+                    names.append(name)
+                    codes.append(DIR_CODE)
                 if depth is None or level < depth:
                     sub_hits = [r.descend(w, name) for r, w in zip(rules, hits)] if rules else hits
                     sub_secret = secret_dir or secret_names.match(name) is not None
-                    self._walk(entry.path, child, rules, sub_hits, sub_secret, level + 1, depth, scan, found, seen)
+                    self._walk(entry.path, child, rules, sub_hits, sub_secret, level + 1, depth, scan, found, seen,
+                               run, sub_chain)
                 continue
             # a plain file: what its name says first (secret, no grammar), then one stat for the rest
             if (secret_dir or secret_names.match(name)) and self._secret_exact(child):
                 scan.skip(child, "secret")
+                if keep:
+                    names.append(name)
+                    codes.append(SECRET_CODE)
                 continue
             dot = name.rfind(".")
             suffix = name[dot:] if dot > 0 and "\\" not in name else name  # (a name's grammar is its suffix's)
@@ -688,7 +873,12 @@ class Sandbox:
                 spec = languages[suffix] = language_for_path(name)
             if spec is None:
                 scan.skip(child, "unsupported")
+                if keep:
+                    n_unsupported += 1
                 continue
+            if keep:
+                names.append(name)
+                codes.append(run.code(spec.name))
             try:
                 st = entry.stat()
             except OSError:
@@ -700,6 +890,46 @@ class Sandbox:
                 scan.skip(child, "too large")
             else:
                 found[child] = FileEntry(child, st.st_size, spec.name, st.st_mtime_ns)
+        if keep and not linked:
+            run.store(rel, dst, chain, sub_chain, n_ignored, n_unsupported, names, codes)
+
+    def _replay(self, directory: str, rel: str, record: tuple, secret_dir: bool, level: int, depth: int | None,
+                scan: Scan, found: dict[str, FileEntry], seen: set, run: _CacheRun) -> None:
+        """A directory as its cache record lists it: the same skips, in the same order, as listing it would
+        make; its files stat'ed, its subdirectories walked."""
+        _, _, _, _, _, sub_chain, n_ignored, n_unsupported, names, codes = record
+        if n_ignored:
+            scan.skipped["ignored"] += n_ignored
+        if n_unsupported:
+            scan.skipped["unsupported"] += n_unsupported
+        prefix = "" if rel == "." else rel + "/"
+        base = directory if directory.endswith(os.sep) else directory + os.sep
+        descend = depth is None or level < depth
+        secret_names = self._secret_names
+        max_bytes = self.max_file_bytes
+        by_code = run.by_code
+        stat, is_reg = os.stat, stat_mod.S_ISREG
+        for name, code in zip(names, codes):
+            if code == DIR_CODE:
+                if descend:
+                    self._walk(base + name, prefix + name, None, None,
+                               secret_dir or secret_names.match(name) is not None, level + 1, depth, scan, found,
+                               seen, run, sub_chain)
+            elif code == SECRET_CODE:
+                scan.skip(prefix + name, "secret")
+            else:
+                child = prefix + name
+                try:
+                    st = stat(base + name)
+                except OSError:
+                    scan.skip(child, "unreadable")
+                    continue
+                if not is_reg(st.st_mode):
+                    scan.skip(child, "unreadable")
+                elif st.st_size > max_bytes:
+                    scan.skip(child, "too large")
+                else:
+                    found[child] = FileEntry(child, st.st_size, by_code[code], st.st_mtime_ns)
 
     def _consider(self, rel: str, st: os.stat_result, scan: Scan, found: dict[str, FileEntry]) -> None:
         spec = language_for_path(rel)

@@ -15,6 +15,7 @@ in memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from ...core.indexing import IndexedBatch, content_hash, index_batch
 from ...errors import IndexBusy, IndexNotWritable
 from ..file_batches import read_batch, run_file_batches, use_cluster
 from ..sandbox import Sandbox
+from ..scan_cache import ScanCache, scan_cache_path
 from ...errors import SchemaMismatch
 from .store import ARRAY_NAMES, IndexStore
 
@@ -196,7 +198,8 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     chunk_counts: dict[str, list[int]] = dict(manifest.get("segment_chunks") or {}) if manifest else {}
 
     scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
-    scan = sandbox.scan(list(paths))
+    scan_cache = _scan_cache(store, fresh=rebuild)
+    scan = sandbox.scan(list(paths), cache=scan_cache)
     report.skipped.update(scan.skipped)
     seen = {f.relpath for f in scan.files}
     in_scope = _scope_test(scopes)
@@ -284,6 +287,17 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     report.files = len(files)
     report.segments = len(segments)
     report.chunks = live
+    if scan_cache is not None:  # after the manifest: a build that failed leaves the previous cache
+        with contextlib.suppress(OSError):  # a cache, never a reason for a build to fail
+            scan_cache.save(scan_cache_path(store.path))
+
+
+def _scan_cache(store: IndexStore, *, fresh: bool) -> ScanCache | None:
+    """The scan cache kept next to a local index (:mod:`..scan_cache`); an empty one with ``fresh``; None for a
+    remote index."""
+    if not store.local:
+        return None
+    return ScanCache() if fresh else ScanCache.load(scan_cache_path(store.path))
 
 
 def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,
