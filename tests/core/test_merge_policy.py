@@ -31,8 +31,8 @@ def test_groups_only_loose_segments_once_each_within_the_target(stats, target, m
     small = [s for s in loose if s.live < target // 2]
     if len(loose) > max_loose and len(small) >= 2:  # two small ones always fit together
         assert any(len(g) > 1 for g in groups)
-    if not groups:
-        assert len(loose) <= max_loose and all(2 * s.live >= s.total for s in stats)
+    if not groups:  # nothing to do, or only one small segment that nothing could join
+        assert (len(loose) <= max_loose or len(small) <= 1) and all(2 * s.live >= s.total for s in stats)
 
 
 def test_a_pile_of_small_segments_becomes_few_big_ones():
