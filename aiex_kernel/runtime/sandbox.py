@@ -27,7 +27,10 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
   regex test of their name, and a file is stat'ed only once its name says it may be indexed.
 * Every file the walk sees is either in ``Scan.files`` or counted under one reason in
   ``Scan.skipped``: "ignored" (an ignored directory counts once), "secret",
-  "unsupported" (no grammar), "too large", "outside root", "unreadable".
+  "unsupported" (no grammar), "too large", "outside root", "unreadable" (in that order).
+* With a :class:`~.scan_cache.ScanCache` (``scan(cache=...)``; ``build_index`` keeps one next to a local
+  index), a directory unchanged since the scan that recorded it is not listed or filtered again, only its
+  files stat'ed; the result is the same as without (see :mod:`.scan_cache` for when a record holds).
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ from typing import NamedTuple
 import pathspec
 
 from ..core.languages import language_for_path
-from .scan_cache import DIR_CODE, RACY_NS, SECRET_CODE, ScanCache
 from ..errors import (
     FileTooLarge,
     PathNotFound,
@@ -56,6 +58,7 @@ from ..errors import (
     SandboxError,
     SecretFileRefused,
 )
+from .scan_cache import DIR_CODE, RACY_NS, SECRET_CODE, ScanCache
 
 __all__ = ["DEFAULT_SECRET_PATTERNS", "FileEntry", "Sandbox", "Scan", "is_binary"]
 

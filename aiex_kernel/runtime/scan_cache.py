@@ -36,10 +36,7 @@ load); :class:`DirRecord` names their fields.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import pickle
-import tempfile
 from typing import NamedTuple
 
 __all__ = ["FORMAT", "RACY_NS", "DirRecord", "ScanCache", "scan_cache_path"]
@@ -71,9 +68,16 @@ def scan_cache_path(index_dir: str) -> str:
     return os.path.join(index_dir, FILE_NAME)
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):  # plain data only: no class, no function, no code
-        raise pickle.UnpicklingError(f"the scan cache holds only plain data, not {module}.{name}")
+def _load_plain(data: bytes):
+    """Unpickle ``data`` allowing plain data only: no class, no function, no code."""
+    import io
+    import pickle
+
+    class PlainUnpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            raise pickle.UnpicklingError(f"the scan cache holds only plain data, not {module}.{name}")
+
+    return PlainUnpickler(io.BytesIO(data)).load()
 
 
 class ScanCache:
@@ -94,13 +98,13 @@ class ScanCache:
         """The cache at ``path``; an empty one when it is missing or not a cache this code wrote."""
         try:
             with open(path, "rb") as fh:
-                data = _PlainUnpickler(io.BytesIO(fh.read())).load()
+                data = _load_plain(fh.read())
             tag, signature, languages, ignore_files, records = data
             if (tag != FORMAT or type(signature) is not tuple or type(languages) is not tuple
                     or type(ignore_files) is not dict or type(records) is not dict
                     or not all(type(x) is str for x in languages)):
                 raise ValueError("not a scan cache")
-        except Exception:  # missing, unreadable, truncated, another format: a full scan, never an error
+        except Exception:  # noqa: BLE001 - missing, unreadable, truncated, another format: a full scan, never an error
             return cls()
         cache = cls(signature, languages, ignore_files, records)
         cache.loaded_from = path
@@ -110,6 +114,9 @@ class ScanCache:
         """Write the cache atomically (temporary file, rename) when it changed; whether it wrote."""
         if not self.dirty and self.loaded_from == path:
             return False
+        import pickle
+        import tempfile
+
         payload = pickle.dumps((FORMAT, self.signature, tuple(self.languages), self.ignore_files, self.records),
                                protocol=pickle.HIGHEST_PROTOCOL)
         directory = os.path.dirname(path) or "."
