@@ -30,7 +30,7 @@ OUTLINE_NAMES = 40
 #: share of the budget the full chunks may take (the rest goes to signatures and outlines); small budgets
 #: keep more for signatures, since one signature line costs about a tenth of a body and names a candidate
 FULL_SHARE = 0.65
-SMALL_FULL_SHARE = 0.35
+SMALL_FULL_SHARE = 0.25
 
 
 def full_share(budget: int) -> float:
