@@ -90,3 +90,12 @@ def test_the_manifest_keeps_each_segments_chunk_counts(project):
     assert report.changed == 1 and report.chunks == 118  # 4 chunks became 2
     assert set(json.loads((index / "manifest.json").read_text())["segment_chunks"]) == set(
         json.loads((index / "manifest.json").read_text())["segments"])
+
+
+def test_a_file_edited_twice_leaves_no_dead_segment_behind(project):
+    build(project, cluster="never")
+    for i in range(3):  # the same file each time: the previous edit's segment empties and is dropped, not merged
+        (project / "pkg" / "mod03.py").write_text(f"def changed_{i}():\n    return {i}\n")
+        report = build(project, cluster="never")
+        assert report.changed == 1 and report.segments == 2 and not report.compacted
+    assert len(list((project / ".aiex/index/segments").iterdir())) == 2

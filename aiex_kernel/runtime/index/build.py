@@ -265,7 +265,10 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
 
     for _, reason in skipped:
         report.skipped[reason] += 1
+    live_segments = {e[0] for e in files.values()}
+    segments = [s for s in segments if s in live_segments]  # those whose files were all re-indexed just now
     generations = {s: generations.get(s, generation) for s in segments}
+    counted = bool(manifest) and set(segments) <= set(manifest.get("segment_chunks") or ())
     chunk_counts = _segment_file_chunks(store, segments, chunk_counts)
     stats = _segment_stats(chunk_counts, files, generations)
     live = sum(s.live for s in stats)  # merging keeps exactly the live chunks
@@ -276,7 +279,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
         report.compacted = True
 
     changed = bool(report.added or report.changed or report.deleted or report.rebuilt or report.compacted
-                   or files != old_files or manifest is None)
+                   or files != old_files or manifest is None or not counted)
     if changed:
         store.write_manifest({"root": str(sandbox.root), "segments": segments, "files": files,
                               "generations": generations, "built_at": time.time(),
