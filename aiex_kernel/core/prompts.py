@@ -130,6 +130,19 @@ class ObjectFacts:
         return replace(self, extra={**(self.extra or {}), "note": note})
 
 
+def _facts_lines(facts: ObjectFacts, fence: str) -> list[str]:
+    """Signature, notes (shape, len, ...), a live object's value, docstring and source, one per line."""
+    lines = [f"Signature: {facts.signature}"] if facts.signature else []
+    lines += [f"{key}: {value}" for key, value in (facts.extra or {}).items()]
+    if facts.origin != "project":
+        lines.append(f"Value (repr, shortened): {facts.value_repr}")
+    if facts.doc:
+        lines += ["", "Docstring:", facts.doc]
+    if facts.source:
+        lines += ["", "Source:", f"```{fence}", facts.source.rstrip(), "```"]
+    return lines
+
+
 def explain_prompt(facts: ObjectFacts) -> str:
     if facts.origin == "project":
         lines = [f"Explain `{facts.expression}` from my project ({facts.value_repr}): what it does, how, and "
@@ -138,17 +151,7 @@ def explain_prompt(facts: ObjectFacts) -> str:
         lines = [f"Explain the object `{facts.expression}` from my Python session: what it is, what it does "
                  "or holds, and anything surprising about it.", "",
                  f"Type: {facts.type_name}"]
-    if facts.signature:
-        lines.append(f"Signature: {facts.signature}")
-    for key, value in (facts.extra or {}).items():
-        lines.append(f"{key}: {value}")
-    if facts.origin != "project":
-        lines.append(f"Value (repr, shortened): {facts.value_repr}")
-    if facts.doc:
-        lines += ["", "Docstring:", facts.doc]
-    if facts.source:
-        lines += ["", "Source:", "```python", facts.source.rstrip(), "```"]
-    return "\n".join(lines)
+    return "\n".join(lines + _facts_lines(facts, "python"))
 
 
 def facts_text(facts: ObjectFacts) -> str:
@@ -160,18 +163,7 @@ def facts_text(facts: ObjectFacts) -> str:
     else:
         head = f"{facts.expression}: {facts.type_name} (a live object in the session)"
         fence = "python"
-    lines = [head]
-    if facts.signature:
-        lines.append(f"signature: {facts.signature}")
-    for key, value in (facts.extra or {}).items():
-        lines.append(f"{key}: {value}")
-    if facts.origin != "project":
-        lines.append(f"value (repr, shortened): {facts.value_repr}")
-    if facts.doc:
-        lines += ["", "docstring:", facts.doc]
-    if facts.source:
-        lines += ["", f"```{fence}", facts.source.rstrip(), "```"]
-    return "\n".join(lines)
+    return "\n".join([head, *_facts_lines(facts, fence)])
 
 
 _FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)', re.MULTILINE)

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -163,6 +163,18 @@ def test_stdio_server_through_the_sdk_client(setup):
     assert "geometry" in out["sessions"][1]
 
 
+@asynccontextmanager
+async def _over_http(url, token):
+    """The SDK's client over streamable HTTP, with the bearer token."""
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            yield client
+
+
 def _start_http(setup, token):
     proc = subprocess.Popen([*_aiex(), "serve", "mcp", "--http", "--port", "0"], cwd=setup["root"],
                             env={**setup["env"], "AIEX_MCP_TOKEN": token}, stdout=subprocess.PIPE,
@@ -175,8 +187,6 @@ def _start_http(setup, token):
 
 def test_http_server_needs_the_token_and_a_local_origin(setup):
     import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
 
     token = "t0ken-for-the-mcp-test-0123456789"
     proc, url, port = _start_http(setup, token)
@@ -198,10 +208,9 @@ def test_http_server_needs_the_token_and_a_local_origin(setup):
         out = {}
 
         async def main():
-            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
-                async with Client(streamable_http_client(url, http_client=http)) as client:
-                    out["tools"] = [t.name for t in (await client.list_tools()).tools]
-                    out["definition"] = await _call(client, "get_definition", symbol="circle_area")
+            async with _over_http(url, token) as client:
+                out["tools"] = [t.name for t in (await client.list_tools()).tools]
+                out["definition"] = await _call(client, "get_definition", symbol="circle_area")
 
         anyio.run(main)
         assert "explain_object" not in out["tools"] and "search_code" in out["tools"]
@@ -218,11 +227,8 @@ def test_http_server_needs_the_token_and_a_local_origin(setup):
 
 def test_inside_a_kernel_explain_object_reads_the_live_namespace(setup, tmp_path):
     pytest.importorskip("jupyter_client")
-    from kernel_client import execute, start_kernel
-    from mcp import Client
-
     import httpx2
-    from mcp.client.streamable_http import streamable_http_client
+    from kernel_client import execute, start_kernel
 
     home = setup["home"]
     r = subprocess.run([*_aiex(), "install", "kernel", "--prefix", str(home / "prefix")], env=setup["env"],
@@ -250,13 +256,12 @@ def test_inside_a_kernel_explain_object_reads_the_live_namespace(setup, tmp_path
         out = {}
 
         async def main():
-            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
-                async with Client(streamable_http_client(url, http_client=http)) as client:
-                    out["tools"] = [t.name for t in (await client.list_tools()).tools]
-                    out["counts"] = await _call(client, "explain_object", name="counts.most_common")
-                    out["trap"] = await _call(client, "explain_object", name="trap.boom")
-                    out["code"] = await _call(client, "explain_object", name="__import__('os').getcwd()")
-                    out["definition"] = await _call(client, "get_definition", symbol="Square")
+            async with _over_http(url, token) as client:
+                out["tools"] = [t.name for t in (await client.list_tools()).tools]
+                out["counts"] = await _call(client, "explain_object", name="counts.most_common")
+                out["trap"] = await _call(client, "explain_object", name="trap.boom")
+                out["code"] = await _call(client, "explain_object", name="__import__('os').getcwd()")
+                out["definition"] = await _call(client, "get_definition", symbol="Square")
 
         anyio.run(main)
         assert "explain_object" in out["tools"]
