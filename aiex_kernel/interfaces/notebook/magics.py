@@ -20,7 +20,7 @@ import re
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.utils.process import arg_split
-from traitlets import Dict, Int, Unicode, default
+from traitlets import Dict, Int, Unicode
 
 from ...errors import UsageError as AiexUsageError
 
