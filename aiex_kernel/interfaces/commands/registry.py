@@ -45,7 +45,7 @@ COMMAND_MODULES = (
     "aiex_kernel.interfaces.commands.kernel",
     "aiex_kernel.interfaces.commands.context",
     "aiex_kernel.interfaces.commands.lookup",
-    "aiex_kernel.interfaces.commands.mcp",
+    "aiex_kernel.interfaces.mcp.command",
     "aiex_kernel.interfaces.commands.doctor",
 )
 

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ...core import merge_policy
 from ...core.batching import batch_count, plan_batches
@@ -34,7 +33,8 @@ from ..file_batches import read_batch, run_file_batches, use_cluster
 from ..sandbox import Sandbox
 from ..scan_cache import ScanCache, scan_cache_path
 from ...errors import SchemaMismatch
-from .store import ARRAY_NAMES, IndexStore
+from .parts import merge_batches
+from .store import IndexStore
 
 __all__ = ["BuildReport", "build_index", "index_location"]
 
@@ -361,27 +361,6 @@ def _part_task(items, location, spec):
     from .store import IndexStore
 
     return index_part(items, location, IndexStore.new_segment_id(), spec)
-
-
-def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
-    """One batch from several: file and chunk numbers shifted into one sequence."""
-    out = IndexedBatch()
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAY_NAMES}
-    n_files = n_chunks = 0
-    for b in batches:
-        out.files.extend(b.files)
-        out.lines.extend(b.lines)
-        for name in ARRAY_NAMES:
-            a = b.arrays[name]
-            if name == "chunk_file":
-                a = a + n_files
-            elif name == "post_chunk":
-                a = a + n_chunks
-            parts[name].append(a)
-        n_files += len(b.files)
-        n_chunks += len(b.lines)
-    out.arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=np.int32)) for name, v in parts.items()}
-    return out
 
 
 def _segment_file_chunks(store: IndexStore, segments: list[str], known: dict[str, list[int]]) -> dict[str, list[int]]:

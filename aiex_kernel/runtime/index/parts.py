@@ -37,9 +37,15 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["PartWritten", "SegmentWriter", "index_part", "merge_part", "part_mode"]
+import numpy as np
+
+from ...core.indexing import IndexedBatch
+from .store import ARRAY_NAMES
+
+__all__ = ["PartWritten", "SegmentWriter", "index_part", "merge_batches", "merge_part", "part_mode"]
 
 
 @dataclass
@@ -74,6 +80,27 @@ def index_part(items, location: str, segment: str, sandbox_spec: dict | None = N
 def _written(segment: str, batch, skipped=()) -> PartWritten:
     return PartWritten(segment, [{"path": f["path"], "hash": f["hash"], "size": f["size"], "n_chunks": f["n_chunks"]}
                                  for f in batch.files], list(skipped), len(batch.lines))
+
+
+def merge_batches(batches: Sequence[IndexedBatch]) -> IndexedBatch:
+    """One batch from several: file and chunk numbers shifted into one sequence."""
+    out = IndexedBatch()
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAY_NAMES}
+    n_files = n_chunks = 0
+    for b in batches:
+        out.files.extend(b.files)
+        out.lines.extend(b.lines)
+        for name in ARRAY_NAMES:
+            a = b.arrays[name]
+            if name == "chunk_file":
+                a = a + n_files
+            elif name == "post_chunk":
+                a = a + n_chunks
+            parts[name].append(a)
+        n_files += len(b.files)
+        n_chunks += len(b.lines)
+    out.arrays = {name: (np.concatenate(v) if v else np.zeros(0, dtype=np.int32)) for name, v in parts.items()}
+    return out
 
 
 def merge_part(location: str, group: list[str], files: dict[str, list]) -> PartWritten:
@@ -113,8 +140,6 @@ class SegmentWriter:
     def flush(self) -> None:
         if not self._pending:
             return
-        from .build import merge_batches
-
         batch = merge_batches(sorted(self._pending, key=lambda b: b.files[0]["path"]))
         segment = self.store.new_segment_id()
         self.store.write_segment(segment, batch.files, batch.lines, batch.arrays)

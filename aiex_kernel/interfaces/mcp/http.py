@@ -32,7 +32,7 @@ def new_token() -> str:
 
 
 def check_host(host: str) -> str:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     if host not in LOOPBACK:
         raise UsageError(f"--host {host}: the MCP server listens only on a loopback address "
@@ -123,7 +123,7 @@ class HttpServer:
                 break
             threading.Event().wait(0.025)
         if not self.server.started:
-            from ..errors import ServeError
+            from ...errors import ServeError
 
             raise ServeError(f"The MCP server on {self.url} did not start; see the kernel's log.")
         return self

@@ -9,7 +9,7 @@ Every result goes through :func:`aiex_kernel.core.redact.redact` before it leave
 
 ``explain_object`` exists only when the server runs inside a kernel (``%aiex serve
 mcp``): it looks up names and dotted attributes in the user's namespace without
-evaluating anything. The transports are in :mod:`.mcp_http` (streamable HTTP, with a
+evaluating anything. The transports are in :mod:`.http` (streamable HTTP, with a
 token and an Origin check) and :func:`serve_stdio`.
 """
 
@@ -19,7 +19,7 @@ import argparse
 import os
 from typing import Any
 
-from .commands import Context, get_registry, parse_command
+from ..commands import Context, get_registry, parse_command
 
 __all__ = ["TOOL_NAMES", "ToolRunner", "build_server", "serve_stdio"]
 
@@ -35,14 +35,14 @@ INSTRUCTIONS = (
 
 
 def _missing_sdk() -> None:
-    from ..errors import UsageError
+    from ...errors import UsageError
 
     raise UsageError("The MCP server needs the `mcp` package: pip install 'aiex[mcp]'.")
 
 
 class _ToolParser(argparse.ArgumentParser):
     def error(self, message: str):
-        from ..errors import UsageError
+        from ...errors import UsageError
 
         raise UsageError(message)
 
@@ -59,7 +59,7 @@ class ToolRunner:
 
     def run(self, words: list[str]):
         """(Result, notes) of the command ``words`` (``["show", "context", "--query", ...]``)."""
-        from ..errors import UsageError
+        from ...errors import UsageError
 
         if self.root is not None and words[:2] != ["show", "object"] and words[:2] != ["show", "session"] \
                 and words[:2] != ["list", "sessions"]:
@@ -87,7 +87,7 @@ class ToolRunner:
 
 def redacted(text: str) -> str:
     """``text`` with every secret the redactor recognises replaced (the one redaction of every tool result)."""
-    from ..core.redact import redact
+    from ...core.redact import redact
 
     return redact(text).text
 
@@ -116,8 +116,8 @@ def build_server(runner: ToolRunner):
     except ImportError:
         _missing_sdk()
 
-    from .._version import __version__
-    from ..errors import AiexError
+    from ..._version import __version__
+    from ...errors import AiexError
 
     server = MCPServer("aiex", title="aiex: code context", version=__version__, instructions=INSTRUCTIONS,
                        log_level="WARNING")

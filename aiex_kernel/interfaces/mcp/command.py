@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .options import ROOT_ARGS
-from .registry import REGISTRY, Result, arg
+from ..commands.options import ROOT_ARGS
+from ..commands.registry import REGISTRY, Result, arg
 
 #: the server a kernel runs (``%aiex serve mcp``), one per process
 _KERNEL_SERVER: dict = {}
@@ -52,21 +52,21 @@ def serve_mcp(args, ctx) -> Result:
     streamable HTTP on 127.0.0.1 with a bearer token and an Origin check. In a notebook it serves HTTP on a
     thread of the kernel until --stop or the kernel ends."""
     from ...errors import UsageError
-    from ..mcp_http import check_host
+    from .http import check_host
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535.")
     check_host(args.host)
     if ctx.notebook is not None:
         return _in_kernel(args, ctx)
-    from ..mcp_server import ToolRunner, build_server, serve_stdio
+    from .tools import ToolRunner, build_server, serve_stdio
 
     runner = ToolRunner(ctx.service, root=args.root)
     if not args.http:
         ctx.note("serving MCP over stdio (an MCP client starts this command; Ctrl-D or closing stdin stops it)")
         serve_stdio(runner)
         return Result({"transport": "stdio"}, human="", silent=True)
-    from ..mcp_http import HttpServer
+    from .http import HttpServer
 
     server = HttpServer(build_server(runner), host=args.host, port=args.port, token=_token(args))
     info = _described(server)
@@ -77,8 +77,8 @@ def serve_mcp(args, ctx) -> Result:
 
 
 def _in_kernel(args, ctx) -> Result:
-    from ..mcp_http import HttpServer
-    from ..mcp_server import ToolRunner, build_server
+    from .http import HttpServer
+    from .tools import ToolRunner, build_server
 
     running = _KERNEL_SERVER.get("server")
     if args.stop:
