@@ -19,7 +19,7 @@ import pytest
 mcp = pytest.importorskip("mcp")
 anyio = pytest.importorskip("anyio")
 
-from aiex_kernel.interfaces.notebook.introspect import named_object  # noqa: E402
+from aiex_kernel.interfaces.introspect import named_object  # noqa: E402
 
 SECRET = "ghp_abcdefghijklmnopqrstuvwxyz0123456789AB"
 

@@ -98,7 +98,7 @@ def request_from(command: str, args, ctx):
         if notebook is not None:
             facts = notebook.live_facts(prompt)
         elif getattr(args, "import_", False):
-            from ..notebook.introspect import imported_facts
+            from ..introspect import imported_facts
 
             facts = imported_facts(prompt)
     elif command == "fix":

@@ -92,7 +92,7 @@ def show_object(args, ctx) -> Result:
     """Describe a live object without asking a model: its type, signature, docstring, source and a
     shortened repr. Only names and dotted attributes are looked up; nothing is evaluated."""
     from ...core.prompts import facts_text
-    from ..notebook.introspect import named_object, object_facts
+    from ..introspect import named_object, object_facts
 
     value = named_object(ctx.notebook.shell.user_ns, args.name)
     facts = object_facts(args.name.strip(), value)

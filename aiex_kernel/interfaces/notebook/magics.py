@@ -301,7 +301,7 @@ class ErrorLog(dict):
         exc = result.error_in_exec or result.error_before_exec
         if exc is None or isinstance(exc, (IPythonUsageError, AiexError, Interrupted)):
             return  # a mistake in using aiex is not the user's code to fix
-        from .introspect import error_text
+        from ..introspect import error_text
 
         number = result.execution_count
         if number is not None:

@@ -17,7 +17,7 @@ from ...core.prompts import CellRecord, cells_context
 from ...errors import Interrupted, UsageError
 from ..commands import Context, Result
 from .display import AiexResult, DryRun, StreamView
-from .introspect import bounded_repr, error_text, object_facts
+from ..introspect import bounded_repr, error_text, object_facts
 
 __all__ = ["NotebookSurface"]
 

@@ -1,4 +1,4 @@
-"""Facts about the live session: objects for ``%aiex explain``, errors for ``%aiex fix``."""
+"""Facts about live objects and errors: for `explain` (live, imported, or named in a kernel) and `fix`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import reprlib
 import traceback
 import types
 
-from ...core.prompts import ObjectFacts
+from ..core.prompts import ObjectFacts
 
 __all__ = ["bounded_repr", "error_text", "named_object", "object_facts"]
 
@@ -90,7 +90,7 @@ def imported_facts(dotted: str) -> ObjectFacts:
     """``aiex explain --import pkg.mod.name``: import the module and describe the live object."""
     import importlib
 
-    from ...errors import UsageError
+    from ..errors import UsageError
 
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
@@ -117,7 +117,7 @@ def named_object(namespace: dict, name: str):
     """The object ``name`` (a variable or a dotted attribute path: ``df``, ``model.fit``) names in
     ``namespace`` or the builtins, found without running any code: no evaluation, no properties or
     ``__getattr__`` (``inspect.getattr_static``). Raises UsageError for anything else."""
-    from ...errors import UsageError
+    from ..errors import UsageError
 
     name = name.strip()
     if not _DOTTED.fullmatch(name):
