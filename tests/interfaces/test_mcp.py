@@ -215,6 +215,13 @@ def test_http_server_needs_the_token_and_a_local_origin(setup):
         anyio.run(main)
         assert "explain_object" not in out["tools"] and "search_code" in out["tools"]
         assert not out["definition"][0] and "return math.pi * radius ** 2" in out["definition"][1]
+        taken = subprocess.run([*_aiex(), "serve", "mcp", "--http", "--port", str(port)], cwd=setup["root"],
+                               env=setup["env"], capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in taken.stderr
+        assert "Traceback" not in taken.stderr
+        remote = subprocess.run([*_aiex(), "serve", "mcp", "--http", "--host", "0.0.0.0"], cwd=setup["root"],
+                                env=setup["env"], capture_output=True, text=True, timeout=60)
+        assert remote.returncode == 2 and "only on a loopback address" in remote.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         try:

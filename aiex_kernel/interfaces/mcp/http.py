@@ -63,10 +63,17 @@ class _RequireToken:
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    from ...errors import ServeError
+
     family = socket.AF_INET6 if host == "::1" else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1" if host == "localhost" else host, port))
+    try:
+        sock.bind(("127.0.0.1" if host == "localhost" else host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port, or "
+                         "--port 0 for any free one.") from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
