@@ -27,10 +27,12 @@ __all__ = ["MAX_DEFINERS", "FileGraph", "file_graph", "pagerank", "personalizati
 
 
 class FileGraph(NamedTuple):
-    """Weighted edges ``src -> dst`` between ``n`` files (a pair may repeat: its weights add up).
+    """Weighted edges ``src -> dst`` between ``n`` files, as plain arrays.
 
-    Plain arrays instead of a scipy sparse matrix: PageRank needs only sums over edges
-    (``np.bincount``), and a command that ranks files then never imports scipy (0.1-0.4 s)."""
+    :func:`file_graph` makes them canonical: each pair once, sorted by ``dst`` then ``src``, so
+    PageRank sums each file's incoming flow with one ``np.add.reduceat`` per iteration (about
+    3x scipy's sparse product on the standard library's 264,000 edges, but a command that ranks
+    files never imports scipy, 0.1-0.4 s)."""
 
     n: int
     src: np.ndarray
@@ -44,6 +46,22 @@ class FileGraph(NamedTuple):
     def weight_of(self, src: int, dst: int) -> float:
         """The total weight of the edges ``src -> dst`` (0.0: no link)."""
         return float(self.weight[(self.src == src) & (self.dst == dst)].sum())
+
+    def canonical(self) -> FileGraph:
+        """The same graph with each pair once (weights added) and sorted by ``dst``, then ``src``."""
+        if not len(self.src):
+            return FileGraph.empty(self.n)
+        key = self.dst.astype(np.int64) * max(self.n, 1) + self.src
+        pairs, inverse = np.unique(key, return_inverse=True)
+        weight = np.bincount(inverse.ravel(), weights=self.weight.astype(np.float64))
+        return FileGraph(self.n, (pairs % self.n).astype(np.int32), (pairs // self.n).astype(np.int32),
+                         weight.astype(np.float32))
+
+    def is_canonical(self) -> bool:
+        if len(self.src) < 2:
+            return True
+        key = self.dst.astype(np.int64) * self.n + self.src
+        return bool((key[1:] > key[:-1]).all())
 
 
 #: names defined in more files than this link nothing
@@ -93,7 +111,7 @@ def file_graph(n_files: int, chunk_file: np.ndarray, chunk_name: np.ndarray, chu
         weight = weight * np.repeat(factor[slot], n_def)
     not_self = src != dst
     return FileGraph(n_files, src[not_self].astype(np.int32), dst[not_self].astype(np.int32),
-                     weight[not_self].astype(np.float32))
+                     weight[not_self].astype(np.float32)).canonical()
 
 
 def pagerank(graph: FileGraph, personal: np.ndarray | None = None, damping: float = 0.85, iterations: int = 50,
@@ -102,18 +120,24 @@ def pagerank(graph: FileGraph, personal: np.ndarray | None = None, damping: floa
     n = graph.n
     if n == 0:
         return np.zeros(0)
+    if not graph.is_canonical():
+        graph = graph.canonical()
     src, dst = graph.src, graph.dst
     out_weight = np.bincount(src, weights=graph.weight, minlength=n)
     dangling = out_weight == 0
     inv = np.divide(1.0, out_weight, out=np.zeros(n), where=~dangling)
     share = graph.weight * inv[src]  # each edge's share of its source's rank
+    starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]]) if len(dst) else np.zeros(0, dtype=np.int64)
+    targets = dst[starts]
+    flow = np.zeros(n)
     if personal is None or personal.sum() <= 0:
         p = np.full(n, 1.0 / n)
     else:
         p = personal / personal.sum()
     x = p.copy()
     for _ in range(iterations):
-        flow = np.bincount(dst, weights=share * x[src], minlength=n)
+        if len(starts):
+            flow[targets] = np.add.reduceat(share * x[src], starts)  # each file's incoming flow
         nxt = damping * (flow + x[dangling].sum() * p) + (1 - damping) * p
         if np.abs(nxt - x).sum() < tol:
             x = nxt

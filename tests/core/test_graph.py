@@ -40,3 +40,12 @@ def test_matches_the_closed_form(case):
     personal = np.array(weights) if sum(weights) > 0 else None
     got = pagerank(graph(n, edges), personal, iterations=500, tol=1e-13)
     assert np.allclose(got, closed_form(n, edges, personal), atol=1e-6)
+
+
+def test_canonical_edges_are_unique_sorted_and_rank_the_same():
+    g = graph(4, [(2, 1, 1.0), (0, 1, 2.0), (2, 1, 0.5), (3, 0, 1.0), (1, 3, 1.0)])
+    c = g.canonical()
+    assert c.is_canonical() and not g.is_canonical()
+    assert list(zip(c.src.tolist(), c.dst.tolist())) == [(3, 0), (0, 1), (2, 1), (1, 3)]
+    assert c.weight_of(2, 1) == 1.5
+    assert np.allclose(pagerank(g), pagerank(c))

@@ -46,6 +46,8 @@ class IndexView:
             group = zarr.open_group(self.store.zarr_store(path), mode="r")
             src, dst, weight = group["src"][:], group["dst"][:], group["weight"][:]
             self._graph = FileGraph(n, src, dst, weight)
+            if not self._graph.is_canonical():  # kept by an aiex that did not sort and merge the edges
+                self._graph = self._graph.canonical()
             self.global_rank = group["pagerank"][:]
             if len(self.global_rank) == n and (not len(src) or max(src.max(), dst.max()) < n):
                 return self._graph
