@@ -99,3 +99,16 @@ def test_a_file_edited_twice_leaves_no_dead_segment_behind(project):
         report = build(project, cluster="never")
         assert report.changed == 1 and report.segments == 2 and not report.compacted
     assert len(list((project / ".aiex/index/segments").iterdir())) == 2
+
+
+def test_a_damaged_segment_is_named_not_a_traceback(project):
+    import shutil
+
+    from aiex_kernel.errors import IndexCorrupt
+
+    build(project, cluster="never")
+    index = project / ".aiex" / "index"
+    seg = next((index / "segments").iterdir())
+    shutil.rmtree(seg / "arrays.zarr" / "post_term")
+    with pytest.raises(IndexCorrupt, match="missing or incomplete.*--rebuild"):
+        load_index(IndexStore(str(index)))

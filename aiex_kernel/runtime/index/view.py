@@ -120,8 +120,8 @@ def load_segments(store: IndexStore, segment_ids: list[str], files: dict[str, li
     embedded: list[np.ndarray | None] = []
     models: set[str | None] = set()
     n_files = n_chunks = 0
-    for seg_index, seg_id in enumerate(segment_ids):
-        seg = store.read_segment(seg_id)
+    for seg_index, seg in enumerate(store.read_segments(list(segment_ids))):
+        seg_id = seg.id
         segments.append(seg)
         # which of its files are still the current version
         file_map = np.full(len(seg.files), -1, dtype=np.int64)
