@@ -222,6 +222,10 @@ def test_http_server_needs_the_token_and_a_local_origin(setup):
         remote = subprocess.run([*_aiex(), "serve", "mcp", "--http", "--host", "0.0.0.0"], cwd=setup["root"],
                                 env=setup["env"], capture_output=True, text=True, timeout=60)
         assert remote.returncode == 2 and "only on a loopback address" in remote.stderr
+        short = subprocess.run([*_aiex(), "serve", "mcp", "--http"], cwd=setup["root"],
+                               env={**setup["env"], "AIEX_MCP_TOKEN": "short"}, capture_output=True, text=True,
+                               timeout=60)
+        assert short.returncode == 2 and "AIEX_MCP_TOKEN: the MCP token must be at least 16" in short.stderr
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -14,15 +14,21 @@ def _token(args) -> str | None:
 
     from ...errors import UsageError
 
+    from pathlib import Path
+
     if args.token_file:
         try:
-            token = open(os.path.expanduser(args.token_file), encoding="utf-8").read().strip()
+            token, source = Path(args.token_file).expanduser().read_text(encoding="utf-8").strip(), "--token-file"
         except OSError as exc:
             raise UsageError(f"--token-file {args.token_file}: {exc.strerror or exc}.") from None
-        if len(token) < 16:
-            raise UsageError(f"--token-file {args.token_file}: the token must be at least 16 characters.")
-        return token
-    return os.environ.get("AIEX_MCP_TOKEN") or None
+    else:
+        token, source = os.environ.get("AIEX_MCP_TOKEN", "").strip(), "AIEX_MCP_TOKEN"
+        if not token:
+            return None  # a new one for this start
+    if len(token) < 16:
+        raise UsageError(f"{source}: the MCP token must be at least 16 characters (anyone on this machine could "
+                         "guess a shorter one).")
+    return token
 
 
 def _described(server) -> dict:
