@@ -139,6 +139,7 @@ _load_llm_server()  # so that tests may also `from llm_server import ...`
 _load_helper("kernel_client")  # `from kernel_client import execute, start_kernel`
 _load_helper("lab")  # `from lab import Lab, ...`: JupyterLab and chromium for the browser tests
 _load_helper("deployment")  # `from deployment import Deployment`: stock scheduler and worker processes
+_load_helper("trees")  # `from trees import write`: small file trees
 
 
 @pytest.fixture

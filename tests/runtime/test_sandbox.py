@@ -29,16 +29,8 @@ from aiex_kernel.runtime.sandbox import (
     _Rule,
     is_binary,
 )
+from trees import write  # tests/trees.py, loaded by conftest
 
-
-def write(base, rel, content="x = 1\n"):
-    path = base / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return path
 
 
 @pytest.fixture

@@ -21,18 +21,10 @@ from hypothesis import strategies as st
 
 from aiex_kernel.runtime.sandbox import MAX_SKIPPED_PATHS, Sandbox
 from aiex_kernel.runtime.scan_cache import FORMAT, ScanCache, scan_cache_path
+from trees import write  # tests/trees.py, loaded by conftest
 
 _AGES = itertools.count()
 
-
-def write(base: Path, rel: str, content: str | bytes = "x = 1\n") -> Path:
-    path = base / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return path
 
 
 def age(*paths: Path) -> None:
