@@ -258,7 +258,8 @@ class Runtime:
 
     def info(self) -> ClusterInfo:
         client = self.client
-        workers = client.scheduler_info(n_workers=-1)["workers"]
+        scheduler = client.scheduler_info(n_workers=-1)
+        workers = scheduler["workers"]
         try:
             versions = client.get_versions(check=False, packages=EXTRA_PACKAGES).get("workers", {})
         except Exception:  # noqa: BLE001 - a worker that cannot say its versions is still listed
@@ -272,15 +273,17 @@ class Runtime:
                             "memory_bytes": w.get("memory_limit", 0) or 0, "resources": dict(w.get("resources") or {}),
                             "python": packages.get("python"), "aiex": packages.get("aiex"),
                             "distributed": packages.get("distributed")})
+        if self.kind == "local":
+            has_dashboard = self.settings.dashboard
+        else:
+            has_dashboard = "dashboard" in (scheduler.get("services") or {})
         return ClusterInfo(
             kind=self.kind or "local",
             address=client.scheduler.address,
             workers=len(workers),
             threads=sum(w.get("nthreads", 0) for w in workers.values()),
             memory_bytes=sum(w.get("memory_limit", 0) or 0 for w in workers.values()),
-            dashboard=client.dashboard_link if (self.settings.dashboard if self.kind == "local" else
-                                                "dashboard" in (client.scheduler_info().get("services") or {}))
-            else None,
+            dashboard=client.dashboard_link if has_dashboard else None,
             members=members,
         )
 

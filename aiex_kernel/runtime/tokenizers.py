@@ -48,7 +48,7 @@ def _bpe(name: str):
     otherwise, the package's public ``get_encoding`` is used instead (slower to import, same counts)."""
     try:
         backend = _bpe_bindings().tokenizer_for_encoding(name)
-    except (AttributeError, OSError, TypeError):
+    except (ImportError, AttributeError, OSError, TypeError):  # no bpe-openai at all: the import below says so
         import warnings
 
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"bpe_openai(\.|$)")

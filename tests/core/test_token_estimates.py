@@ -63,3 +63,20 @@ def test_a_token_counter_for_claude_learns_its_margin_from_the_log(tmp_path):
     after = token_counter("anthropic", "claude-sonnet-4-0", settings)
     assert "from its answers" in after.name
     assert after.count(text) >= 2 * raw > before.count(text)
+
+
+def test_openai_counts_fall_back_to_the_public_api(monkeypatch):
+    """Should bpe-openai's extension module not be where it is loaded from, its public get_encoding counts."""
+    pytest.importorskip("bpe_openai")
+    from aiex_kernel.runtime import tokenizers
+
+    def missing():
+        raise ImportError("no _bindings here")
+
+    tokenizers._bpe.cache_clear()
+    monkeypatch.setattr(tokenizers, "_bpe_bindings", missing)
+    try:
+        counter = tokenizers.token_counter("openai", "gpt-4o")
+        assert counter.exact and counter.name == "o200k_base" and counter.count("def f(x):\n    return x\n") > 0
+    finally:
+        tokenizers._bpe.cache_clear()

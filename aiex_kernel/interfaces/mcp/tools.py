@@ -146,7 +146,9 @@ def build_server(runner: ToolRunner):
         with its classes and functions, their signatures and first lines."""
         words = ["show", "outline", "--max-lines", str(max_lines)]
         if path.strip() and path.strip() not in (".", "./"):
-            root = runner.root or os.getcwd()
+            from ...config import find_project_root
+
+            root = str(find_project_root(root=runner.root))  # the path is relative to the project root
             words += ["--path", os.path.join(root, path.strip())]
         return call(words)
 
