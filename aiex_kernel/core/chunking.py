@@ -55,6 +55,10 @@ class Chunk:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def signature_line(self) -> str:
+        """The signature on one line (whitespace collapsed), or ``KIND NAME`` when there is none."""
+        return " ".join(self.signature.split()) or f"{self.kind} {self.name}"
+
     def __reduce__(self):
         # Pickle as constructor arguments: 3x faster than the default for slotted
         # dataclasses, and results of cluster tasks are pickled by the thousand.

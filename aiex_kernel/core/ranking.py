@@ -25,6 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .bm25 import bm25
+from .chunking import CLASS_KINDS
+from .indexing import KINDS
 from .terms import QUESTION_STOP, STOP, query_terms, term_hash, word_forms
 
 __all__ = ["QueryTerms", "is_test_path", "rank_chunks"]
@@ -134,19 +136,21 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
     if test_files is not None and len(scores) and not query.about_tests:
         scores = np.where(test_files[arrays["chunk_file"]], scores * TEST_WEIGHT, scores)
     if len(scores):
-        scores = np.where(arrays["chunk_kind"] == 0, scores * MODULE_WEIGHT, scores)  # KINDS[0] == "module"
+        scores = np.where(arrays["chunk_kind"] == _MODULE, scores * MODULE_WEIGHT, scores)
     if exclude_kinds:
         scores = np.where(np.isin(arrays["chunk_kind"], list(exclude_kinds)), 0.0, scores)
     return scores
 
 
-_CONTAINER_KINDS = (3, 4, 5, 6, 7, 8, 10)  #: KINDS: class, struct, impl, interface, trait, enum, object
+_MODULE = KINDS.index("module")
+#: the kind codes of chunks that hold members (class, struct, impl, interface, trait, enum, object)
+CONTAINER_KINDS = tuple(sorted(KINDS.index(k) for k in CLASS_KINDS))
 
 
 def _container_bonus(arrays: dict[str, np.ndarray], defines: np.ndarray) -> np.ndarray:
     """Per chunk, the largest definition bonus of a container it lies in (0 outside named containers)."""
     out = np.zeros(len(defines))
-    named = np.flatnonzero((defines > 0) & np.isin(arrays["chunk_kind"], _CONTAINER_KINDS))
+    named = np.flatnonzero((defines > 0) & np.isin(arrays["chunk_kind"], CONTAINER_KINDS))
     if not len(named):
         return out
     named = named[np.argsort(-defines[named], kind="stable")][:64]

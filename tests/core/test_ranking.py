@@ -188,7 +188,7 @@ def test_is_test_path():
 
 
 def test_container_kinds_are_the_indexed_containers():
-    assert {KINDS[k] for k in ranking._CONTAINER_KINDS} == {
+    assert {KINDS[k] for k in ranking.CONTAINER_KINDS} == {
         "class", "struct", "impl", "interface", "trait", "enum", "object"}
     assert KINDS[0] == "module"
 

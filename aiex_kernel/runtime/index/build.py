@@ -23,16 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from ...core import merge_policy
 from ...core.batching import batch_count, plan_batches
-from ...core.merge_policy import SegmentStat, merge_groups
 from ...core.indexing import IndexedBatch, content_hash, index_batch
-from ...errors import IndexBusy, IndexNotWritable
+from ...core.merge_policy import SegmentStat, merge_groups
+from ...errors import IndexBusy, IndexNotWritable, SchemaMismatch
 from ..file_batches import read_batch, run_file_batches, use_cluster
 from ..sandbox import Sandbox
 from ..scan_cache import ScanCache, scan_cache_path
-from ...errors import SchemaMismatch
 from .parts import merge_batches
 from .store import IndexStore
 
@@ -66,6 +64,11 @@ class BuildReport:
     #: when ``paths``): see .parts
     written_by: str = "client"
     seconds: float = 0.0
+
+    @property
+    def workers_wrote(self) -> bool:
+        """Whether the workers wrote this build's segments (so they can write merged ones too)."""
+        return self.written_by.startswith("workers")
 
     @property
     def up_to_date(self) -> bool:
@@ -118,7 +121,7 @@ class _BuildLock:
             self.path.unlink(missing_ok=True)
 
 
-def _scope_test(scopes: Sequence[str]):
+def scope_test(scopes: Sequence[str]):
     """A test: is a path under one of ``scopes`` (paths relative to the root)?"""
     roots = {s.strip("/") for s in scopes}
     if roots & {".", ""}:
@@ -202,7 +205,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     scan = sandbox.scan(list(paths), cache=scan_cache)
     report.skipped.update(scan.skipped)
     seen = {f.relpath for f in scan.files}
-    in_scope = _scope_test(scopes)
+    in_scope = scope_test(scopes)
     files = {p: e for p, e in old_files.items() if p in seen or not in_scope(p)}
     report.deleted = len(old_files) - len(files)
 
@@ -233,8 +236,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
         mtimes[entry.relpath] = entry.mtime_ns
         report.changed += 1
 
-    live_segments = {e[0] for e in files.values()}
-    segments = [s for s in old_segments if s in live_segments]
+    segments = list(old_segments)  # those left without a live file are dropped below
     batch = None
     if to_index:
         batch, parts, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
@@ -272,6 +274,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     chunk_counts = _segment_file_chunks(store, segments, chunk_counts)
     stats = _segment_stats(chunk_counts, files, generations)
     live = sum(s.live for s in stats)  # merging keeps exactly the live chunks
+    # the module's limits read now, not bound at import (a test lowers them)
     groups = merge_groups(stats, target=merge_policy.SEGMENT_CHUNKS, max_loose=merge_policy.MAX_LOOSE)
     if groups:
         segments, files, generations = _compact(store, segments, files, generations, groups, chunk_counts,
@@ -337,7 +340,6 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
         unreadable = list(run.skipped) + [s for part in run.results for s in part.skipped]
         return None, run.results, unreadable
     if not settings.embedding_model:  # written as the batches arrive: memory holds one segment's worth
-        from ...core import merge_policy
         from .parts import SegmentWriter
 
         writer = SegmentWriter(store, merge_policy.SEGMENT_CHUNKS)
@@ -408,9 +410,13 @@ def _compact(store: IndexStore, segments: list[str], files: dict[str, list], gen
     ``chunk_counts`` gets the new segments'."""
     from .parts import merge_part
 
-    subsets = [{p: e for p, e in files.items() if e[0] in set(group)} for group in groups]
+    group_of = {seg: i for i, group in enumerate(groups) for seg in group}
+    subsets: list[dict[str, list]] = [{} for _ in groups]
+    for path, entry in files.items():
+        if entry[0] in group_of:
+            subsets[group_of[entry[0]]][path] = entry
     parts = None
-    if report.written_by.startswith("workers"):
+    if report.workers_wrote:
         parts = _merge_on_cluster(store, groups, subsets, settings, runtime)
     if parts is None:
         from ..progress import progress_bar

@@ -12,7 +12,7 @@ import numpy as np
 from ...core.chunking import Chunk
 from ...core.compress import Piece, fit
 from ...core.indexing import KINDS
-from ...core.ranking import QueryTerms, rank_chunks
+from ...core.ranking import CONTAINER_KINDS, QueryTerms, rank_chunks
 from ...core.tokens import estimate_tokens
 from ...errors import SandboxError
 from ..sandbox import Sandbox
@@ -86,10 +86,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         named = [index_of[p] for p in named_files if p in index_of]
         extra = QueryTerms(focus).name_hashes if focus else []
         file_prior = view.file_prior([*q.name_hashes, *extra], q.names, named)
-    from ...core.ranking import is_test_path
-
-    tests = np.fromiter((is_test_path(f["path"]) for f in view.files), dtype=bool, count=len(view.files))
-    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity, test_files=tests)
+    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity, test_files=view.test_files())
     n_files = len(view.files)
     file_score = np.zeros(n_files)
     if len(scores):
@@ -176,7 +173,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
                          sources=_sources(fitted.pieces, records))
 
 
-_CONTAINERS = {KINDS.index(k) for k in ("class", "struct", "impl", "interface", "trait", "enum", "object")}
+_CONTAINERS = set(CONTAINER_KINDS)
 #: members of a container promoted right after its signature, at most
 MAX_MEMBERS = 3
 
@@ -266,7 +263,7 @@ def _full_text(chunk: Chunk, data: bytes) -> str:
 
 
 def _signature_text(chunk: Chunk) -> str:
-    signature = " ".join(chunk.signature.split()) or f"{chunk.kind} {chunk.name}"
+    signature = chunk.signature_line()
     return f"L{chunk.start_line}-{chunk.end_line} `{signature}` (body elided)"
 
 

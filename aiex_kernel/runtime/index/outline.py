@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...core.indexing import KINDS
+from .build import scope_test
 from .view import IndexView
 
 __all__ = ["Outline", "project_outline"]
@@ -47,12 +48,8 @@ class Outline:
 
 
 def _signature(chunk) -> str:
-    text = " ".join(chunk.signature.split()) or f"{chunk.kind} {chunk.name}"
+    text = chunk.signature_line()
     return text if len(text) <= SIGNATURE_CHARS else text[:SIGNATURE_CHARS - 1] + "…"
-
-
-def _under(path: str, prefix: str) -> bool:
-    return not prefix or path == prefix or path.startswith(prefix.rstrip("/") + "/")
 
 
 def project_outline(view: IndexView, prefix: str = "", *, max_lines: int = 400) -> Outline:
@@ -60,7 +57,8 @@ def project_outline(view: IndexView, prefix: str = "", *, max_lines: int = 400) 
     cut at a file boundary once ``max_lines`` lines are used (the first file is always listed)."""
     prefix = prefix.strip().strip("/") if prefix not in ("", ".", "./") else ""
     arrays = view.arrays
-    chosen = sorted((f["path"], i) for i, f in enumerate(view.files) if _under(f["path"], prefix))
+    under = scope_test([prefix or "."])
+    chosen = sorted((f["path"], i) for i, f in enumerate(view.files) if under(f["path"]))
     kinds_by_file = np.bincount(arrays["chunk_file"][arrays["chunk_kind"] != _MODULE], minlength=len(view.files))
     listed: list[int] = []
     used = 0

@@ -151,57 +151,42 @@ class IndexStore:
 
         return FsspecStore.from_url(self.fs.unstrip_protocol(path))
 
-    def read_segment(self, segment_id: str) -> Segment:
-        import zarr
-
-        base = self.path_of("segments", segment_id)
-        try:
-            with self.fs.open(f"{base}/files.json", "rb") as fh:
-                files = json.load(fh)
-            group = zarr.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="r")
-            arrays = {name: group[name][:] for name in ARRAY_NAMES}
-            offsets = group["record_offset"][:]
-            model = group.attrs.get("embedding_model")
-            embeddings = group["embeddings"][:] if model else None
-        except (FileNotFoundError, KeyError) as exc:
-            raise IndexCorrupt(f"Index segment {segment_id} in {self.location} is missing or incomplete ({exc}); "
-                            "run `aiex build context --rebuild`.") from None
-        return Segment(segment_id, files, arrays, offsets, embeddings, model)
-
     def read_segments(self, segment_ids: list[str]) -> list[Segment]:
         """The segments ``segment_ids``, every array of every one read concurrently: one trip into zarr's
         event loop (the way zarr's own synchronous API works, in a kernel too) instead of one per array,
         which costs about 1 ms each (16 segments of the standard library: 0.37 -> 0.2 s)."""
         import asyncio
 
-        try:
-            from zarr.api import asynchronous as zasync
-            from zarr.core.sync import sync
-        except ImportError:  # another zarr layout: one array at a time
-            return [self.read_segment(s) for s in segment_ids]
+        from zarr.api import asynchronous as zasync
+        from zarr.core.sync import sync
+
         names = [*ARRAY_NAMES, "record_offset"]
 
-        async def one(segment_id: str) -> Segment:
+        async def arrays_of(segment_id: str) -> tuple[dict, str | None]:
             base = self.path_of("segments", segment_id)
             group = await zasync.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="r")
             model = group.attrs.get("embedding_model")
             wanted = names + (["embeddings"] if model else [])
             arrays = await asyncio.gather(*(group.getitem(n) for n in wanted))
-            values = dict(zip(wanted, await asyncio.gather(*(a.getitem(slice(None)) for a in arrays))))
-            with self.fs.open(f"{base}/files.json", "rb") as fh:
-                files = json.load(fh)
-            offsets = values.pop("record_offset")
-            embeddings = values.pop("embeddings", None)
-            return Segment(segment_id, files, values, offsets, embeddings, model)
+            return dict(zip(wanted, await asyncio.gather(*(a.getitem(slice(None)) for a in arrays)))), model
 
-        async def every() -> list[Segment]:
-            return list(await asyncio.gather(*(one(s) for s in segment_ids)))
+        async def every() -> list:
+            return list(await asyncio.gather(*(arrays_of(s) for s in segment_ids)))
 
         try:
-            return sync(every())
+            listed = []
+            for segment_id in segment_ids:
+                with self.fs.open(self.path_of("segments", segment_id, "files.json"), "rb") as fh:
+                    listed.append(json.load(fh))
+            read = sync(every())
         except (FileNotFoundError, KeyError) as exc:
             raise IndexCorrupt(f"An index segment in {self.location} is missing or incomplete ({exc}); "
                                "run `aiex build context --rebuild`.") from None
+        out = []
+        for segment_id, files, (values, model) in zip(segment_ids, listed, read):
+            offsets = values.pop("record_offset")
+            out.append(Segment(segment_id, files, values, offsets, values.pop("embeddings", None), model))
+        return out
 
     def read_records(self, segment_id: str, offsets: np.ndarray, rows: list[int]) -> dict[int, list]:
         """Chunk records ``rows`` (segment-local) of one segment, read by byte offset."""

@@ -25,6 +25,7 @@ class IndexView:
     embedding_model: str | None = None  #: the model of ``arrays["embeddings"]``, when there are embeddings
     global_rank: np.ndarray | None = None  #: the files' PageRank without personalisation (with the graph)
     _graph: object = field(default=None, repr=False)
+    _tests: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_chunks(self) -> int:
@@ -68,6 +69,15 @@ class IndexView:
         except OSError:
             pass  # a read-only index still works, it just recomputes
         return self._graph
+
+    def test_files(self) -> np.ndarray:
+        """Which files are test (or example, docs, benchmark) code, once per loaded index."""
+        if self._tests is None:
+            from ...core.ranking import is_test_path
+
+            self._tests = np.fromiter((is_test_path(f["path"]) for f in self.files), dtype=bool,
+                                      count=len(self.files))
+        return self._tests
 
     def file_prior(self, name_hashes, path_words=(), files=()):
         """Personalised PageRank of the files, towards those a question (or the notebook) is about."""
