@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import msgspec
 from msgspec import Meta
@@ -40,7 +40,7 @@ __all__ = [
 ROOT_MARKERS = (".git", "pyproject.toml", ".aiex")
 
 #: settings already loaded, by everything they were loaded from (a copy is handed out each time)
-_loaded: dict[tuple, Any] = {}
+_loaded: dict[tuple, Settings] = {}
 
 
 def config_dir() -> Path:
@@ -119,7 +119,7 @@ _Seconds = Annotated[float, Meta(gt=0)]
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
-    """Every aiex setting, validated (the order of docs and `aiex doctor`).
+    """Every aiex setting, validated.
 
     The conversions are lax, as pydantic-settings' were: ``"30"`` is 30, ``"yes"`` is True; complex values
     in ``AIEX_*`` variables are JSON; dictionaries from several sources merge, key by key.
@@ -214,8 +214,6 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
             setattr(new, name, value)
         return new
 
-    def model_dump(self) -> dict[str, Any]:
-        return msgspec.structs.asdict(self)
 
 
 # The one pre-conversion, where msgspec's lax mode (which reads "true"/"false"/"1"/"0", any case) takes fewer
@@ -261,11 +259,9 @@ def _source(origin: dict[tuple, list[str]], loc: tuple) -> list[str]:
 
 def _from_environment(fields: tuple) -> list[tuple[str, dict]]:
     """``AIEX_*`` values, each as its own source (names case-insensitive); tables and lists are JSON."""
-    import typing
-
     found = []
     names = {f"aiex_{f.name}": f.name for f in fields}
-    json_fields = {f.name for f in fields if typing.get_origin(f.type) in (dict, list)}
+    json_fields = {f.name for f in fields if get_origin(f.type) in (dict, list)}
     for key, text in os.environ.items():
         name = names.get(key.lower())
         if name is None:
@@ -287,7 +283,6 @@ def _location(message: str, values: dict[str, Any]) -> tuple[str, ...]:
     converting the table's entries one by one); an unknown setting is ``unknown field `name` `` at the top.
     """
     import re
-    import typing
 
     found = re.search(r" - at `\$\.(\w+)(\[\.\.\.\])?", message)
     if found is None:
@@ -295,7 +290,7 @@ def _location(message: str, values: dict[str, Any]) -> tuple[str, ...]:
         return (unknown[1],) if unknown else ()
     name = found[1]
     if found[2] and isinstance(values.get(name), dict):
-        kind = typing.get_args(next(f.type for f in msgspec.structs.fields(Settings) if f.name == name))[1]
+        kind = get_args(next(f.type for f in msgspec.structs.fields(Settings) if f.name == name))[1]
         for key, item in values[name].items():
             try:
                 msgspec.convert(item, type=kind, strict=False)
@@ -322,7 +317,7 @@ def load_settings(root: str | os.PathLike | None = None, **flags: Any) -> Settin
         return cached.model_copy()
     fields = msgspec.structs.fields(Settings)
     # lowest precedence first: the user's file, the project's, the environment, the flags
-    sources = [(str(f), _check_toml(f)) for f in reversed(existing)]
+    sources = [(str(f), _read_toml(f)) for f in reversed(existing)]
     sources += _from_environment(fields)
     sources.append(("the command flags", {k: v for k, v in flags.items() if v is not None}))
     values, origin = _merge(sources)
@@ -341,7 +336,7 @@ def load_settings(root: str | os.PathLike | None = None, **flags: Any) -> Settin
     return settings.model_copy()
 
 
-def _check_toml(path: Path) -> dict:
+def _read_toml(path: Path) -> dict:
     import tomllib
 
     try:

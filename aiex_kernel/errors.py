@@ -29,7 +29,7 @@ instead of a traceback::
     │   ├── EditNotFound           no edit with that id (or none left to undo)
     │   ├── EditConflict           a file changed since the edit was proposed or applied
     │   └── EditRefused            no block of the answer could be applied safely
-    ├── ServeError                 `aiex serve ...` (MCP, metrics) cannot start serving
+    ├── ServeError                 `aiex serve mcp` cannot start serving
     ├── ClusterError               the Dask runtime failed
     │   ├── SchedulerUnreachable   no scheduler answered at the address
     │   ├── ClusterNotRunning      `aiex show/stop cluster` with no shared cluster
@@ -203,7 +203,7 @@ class EditRefused(EditError):
 
 
 class ServeError(AiexError):
-    """A server aiex runs (``aiex serve mcp``, ``aiex serve metrics``) cannot start serving."""
+    """The MCP server (``aiex serve mcp``) cannot start serving: its port is taken, or it did not come up."""
 
 
 class ClusterError(AiexError):

@@ -14,8 +14,9 @@ import bisect
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from .events import Answered, EditApplied, EditUndone, Event, Failed, IndexBuilt, TurnStarted, Voted
+from .events import Answered, Cancelled, EditApplied, EditUndone, Event, Failed, IndexBuilt, TurnStarted, Voted
 
 __all__ = ["LATENCY_BUCKETS", "Histogram", "Metrics"]
 
@@ -25,22 +26,17 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 @dataclass
 class Histogram:
-    bounds: tuple[float, ...] = LATENCY_BUCKETS
-    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))  #: per bucket, +Inf last
     total: float = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS, value)] += 1
         self.total += value
-
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
 
     def cumulative(self) -> list[tuple[str, int]]:
         """``(le, count)`` as Prometheus wants them, ``+Inf`` last."""
         out, running = [], 0
-        for bound, n in zip([*map(str, self.bounds), "+Inf"], self.counts):
+        for bound, n in zip([*map(str, LATENCY_BUCKETS), "+Inf"], self.counts):
             running += n
             out.append((bound, running))
         return out
@@ -48,6 +44,10 @@ class Histogram:
 
 @dataclass
 class Metrics:
+    #: the kinds of event the fold reads (the collector asks the log for these only)
+    KINDS: ClassVar[tuple[str, ...]] = tuple(c.KIND for c in (TurnStarted, Answered, Failed, Cancelled, IndexBuilt,
+                                                               EditApplied, EditUndone, Voted))
+
     requests: Counter = field(default_factory=Counter)  #: (provider, model, outcome ok|error)
     errors: Counter = field(default_factory=Counter)  #: (provider, error class)
     tokens: Counter = field(default_factory=Counter)  #: (provider, model, direction input|output)
@@ -82,6 +82,8 @@ class Metrics:
                 key = _split(self._models.pop(event.turn, f"{event.provider or 'unknown'}:"))
                 self.requests[(*key, "error")] += 1
                 self.errors[(key[0], event.error)] += 1
+            elif isinstance(event, Cancelled):
+                self._models.pop(event.turn, None)  # a stopped turn: no request counted, nothing left waiting
             elif isinstance(event, IndexBuilt):
                 self.index_builds["in-process" if event.where == "in-process" else "cluster"] += 1
                 self.index_files["indexed"] += event.indexed

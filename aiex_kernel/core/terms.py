@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Postings", "chunk_postings", "own_ranges", "query_terms", "term_hash", "terms_of", "word_forms"]
+__all__ = ["QUESTION_STOP", "STOP", "Postings", "chunk_postings", "own_ranges", "query_terms", "term_hash", "terms_of", "word_forms"]
 
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")

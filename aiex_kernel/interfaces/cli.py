@@ -179,8 +179,6 @@ def run(argv: list[str]) -> int:
     for w in caught:
         if issubclass(w.category, UserWarning) and w.category.__module__.startswith("aiex_kernel"):
             sys.stderr.write(f"aiex: warning: {w.message}\n")
-        elif issubclass(w.category, ResourceWarning):
-            continue  # a background process aiex started on purpose (the shared cluster) outlives its handle
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     _emit(result, args.output)

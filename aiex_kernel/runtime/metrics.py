@@ -30,9 +30,6 @@ from ..core.metrics import Metrics
 
 __all__ = ["LogCollector", "serve_metrics"]
 
-_KINDS = ["TurnStarted", "Answered", "Failed", "IndexBuilt", "EditApplied", "EditUndone", "Voted"]
-
-
 class LogCollector:
     """A ``prometheus_client`` collector over the event log in ``data_dir``."""
 
@@ -47,7 +44,7 @@ class LogCollector:
 
         with self._lock:
             try:
-                self.metrics.fold(event_log(self.data_dir).events(kinds=_KINDS, after=self.metrics.position))
+                self.metrics.fold(event_log(self.data_dir).events(kinds=list(Metrics.KINDS), after=self.metrics.position))
             except EventLogError:
                 pass  # no log yet (or unreadable for a moment): the totals so far
             return self.metrics

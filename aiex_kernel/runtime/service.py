@@ -171,6 +171,12 @@ class AssistantService:
             self.current = session_name_for(self.origin)
         return self.current
 
+    def latest_session(self) -> str | None:
+        """The most recently active session in the event log (None: no log, or no session yet)."""
+        log = self.log
+        rows = log.sessions(None) if log is not None else []
+        return rows[0].name if rows else None
+
     def state(self, name: str | None = None) -> SessionState:
         """The session's state: folded from the log, caught up with what other processes appended."""
         name = name or self.current_session()

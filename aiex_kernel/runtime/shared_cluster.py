@@ -26,6 +26,8 @@ __all__ = ["STATE_FILE", "shared_address", "read_state", "start_shared", "stop_s
 
 STATE_FILE = "cluster.json"
 LOG_FILE = "cluster.log"
+#: the shared clusters this process started (their Popen handles, kept until the process ends)
+_DETACHED: list = []
 
 
 def _state_path(data_dir: Path) -> Path:
@@ -97,10 +99,11 @@ def start_shared(data_dir: Path, *, workers: int, threads_per_worker: int = 1, d
             from .tls import TLS_DIR, make_certificates
 
             tls_files = make_certificates(data_dir / TLS_DIR)
-        cmd += ["--tls-ca-file", tls_files.ca, "--tls-cert", tls_files.cert, "--tls-key", tls_files.key]
+        cmd += tls_files.argv()
     log = (data_dir / LOG_FILE).open("ab")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                             close_fds=True)
+    _DETACHED.append(proc)  # it outlives this handle on purpose: kept, so no "still running" ResourceWarning
     log.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

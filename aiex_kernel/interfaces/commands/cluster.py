@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from .options import LOOPBACK
 from .registry import REGISTRY, Result, arg
 
 
@@ -167,7 +168,7 @@ def start_scheduler(args, ctx) -> Result:
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535.")
     tls = _tls_files(args)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and tls is None:
+    if args.host not in LOOPBACK and tls is None:
         ctx.note(f"the scheduler listens on {args.host} without TLS: anyone who can reach it can run code on the "
                  "workers; add --tls-ca-file/--tls-cert/--tls-key (see docs/scaling.md)")
     argv = scheduler_argv(SchedulerOptions(args.host, args.port, args.dashboard, args.dashboard_address,

@@ -6,7 +6,8 @@ from .registry import REGISTRY, Result, arg
 from .options import CLUSTER_ARGS, FILE_ARGS, ROOT_ARGS, abspaths, project_settings
 
 
-def _project(args):
+def open_project(args):
+    """(root, settings, sandbox) of the project a command is about: --path must exist; the root follows from it."""
     import os
 
     from ...errors import UsageError
@@ -37,7 +38,7 @@ def build_context(args, ctx) -> Result:
     """Index the project for context: chunks, search terms and arrays in <root>/.aiex/index
     (or the `index_path` setting). Files unchanged since the last build are not read;
     large builds run on the Dask cluster with a progress bar."""
-    root, settings, sandbox = _project(args)
+    root, settings, sandbox = open_project(args)
     from ...runtime.index.build import build_index
 
     paths = abspaths([args.path]) if args.path else ["."]
@@ -118,7 +119,7 @@ def show_context(args, ctx) -> Result:
     from ...errors import UsageError
     from ...runtime.index import project_context
 
-    root, settings, sandbox = _project(args)
+    root, settings, sandbox = open_project(args)
     if args.stats:
         if args.query:
             raise UsageError("--stats shows what the index holds; it takes no --query.")
@@ -126,6 +127,8 @@ def show_context(args, ctx) -> Result:
     budget = settings.context_budget if args.budget is None else args.budget
     if budget < 0:
         raise UsageError("--budget must be 0 or more.")
+    from ...runtime.index import refuse_unmarked_first_build
+
     refuse_unmarked_first_build(sandbox.root, settings, args.build)
     provider, model = _counter_model(args, settings)
     result = project_context(sandbox.root, settings, args.query, budget, provider=provider, model=model,
@@ -141,21 +144,6 @@ def show_context(args, ctx) -> Result:
     if result.stale:
         footer += f"\n── {len(result.stale)} files changed since indexing (shown as signatures): run `aiex build context`"
     return Result(result.to_dict(), human=(result.text + "\n\n" if result.text else "") + footer)
-
-
-def refuse_unmarked_first_build(root, settings, build: bool) -> None:
-    """`show context` may update an index, but does not index a directory that is not a project unasked."""
-    from ...config import ROOT_MARKERS
-
-    if not build or any((root / m).exists() for m in ROOT_MARKERS):
-        return
-    from ...errors import IndexMissing
-    from ...runtime.index.build import index_location
-    from ...runtime.index.store import IndexStore
-
-    if IndexStore(index_location(root, settings)).read_manifest(check_schema=False) is None:
-        raise IndexMissing(f"{root} has no index yet and is not a project (no .git, pyproject.toml or .aiex): "
-                        f"index it on purpose with `aiex build context --path {root}`.")
 
 
 def _stats(sandbox, settings) -> Result:

@@ -7,23 +7,21 @@ person or an agent (the MCP tools ``get_definition``, ``project_outline`` and
 
 from __future__ import annotations
 
-from .options import FILE_ARGS, ROOT_ARGS, project_settings
+from .context import open_project
+from .options import FILE_ARGS, ROOT_ARGS
 from .registry import REGISTRY, Result, arg
 
 _NO_BUILD = arg("--no-build", dest="build", action="store_false", default=True,
                 help="use the index as it is (default: update it first)")
 
 
-def _view(args, path: str | None = None):
-    """(sandbox, view) of the project, the index brought up to date unless --no-build (a directory that is
-    not a project is not indexed unasked, as for `show context`)."""
-    from ...runtime.index import open_sandbox, project_view
-    from .context import refuse_unmarked_first_build
+def _view(sandbox, settings, build: bool):
+    """The project's index, brought up to date unless --no-build (a directory that is not a project is not
+    indexed unasked, as for `show context`)."""
+    from ...runtime.index import project_view, refuse_unmarked_first_build
 
-    root, settings = project_settings(args, path)
-    sandbox = open_sandbox(root, settings)
-    refuse_unmarked_first_build(sandbox.root, settings, args.build)
-    return sandbox, project_view(sandbox, settings, build=args.build)
+    refuse_unmarked_first_build(sandbox.root, settings, build)
+    return project_view(sandbox, settings, build=build)
 
 
 def _facts_data(facts) -> dict:
@@ -45,8 +43,8 @@ def show_definition(args, ctx) -> Result:
     from ...core.prompts import facts_text
     from ...runtime.index.lookup import find_definition
 
-    sandbox, view = _view(args)
-    facts = find_definition(view, sandbox, args.name.strip())
+    _, settings, sandbox = open_project(args)
+    facts = find_definition(_view(sandbox, settings, args.build), sandbox, args.name.strip())
     return Result(_facts_data(facts), human=facts_text(facts))
 
 
@@ -61,7 +59,6 @@ def show_outline(args, ctx) -> Result:
     """The project's map: each file under --path, in path order, with its definitions (signatures,
     nested under their classes) and their first lines. Long listings stop at a file boundary and
     say how many files are left."""
-    import os
     from pathlib import Path
 
     from ...errors import UsageError
@@ -69,16 +66,14 @@ def show_outline(args, ctx) -> Result:
 
     if args.max_lines < 1:
         raise UsageError("--max-lines must be at least 1.")
-    path = os.path.abspath(os.path.expanduser(args.path)) if args.path else None
-    if path is not None and not os.path.exists(path):
-        raise UsageError(f"--path {args.path}: no such file or directory.")
-    sandbox, view = _view(args, path)
+    _, settings, sandbox = open_project(args)  # --path checked there, and the root found from it
     prefix = ""
-    if path is not None:
+    if args.path:
         try:
-            prefix = Path(path).resolve().relative_to(sandbox.root.resolve()).as_posix()
+            prefix = Path(args.path).expanduser().resolve().relative_to(sandbox.root.resolve()).as_posix()
         except ValueError:
             raise UsageError(f"--path {args.path} is outside the project at {sandbox.root}.") from None
+    view = _view(sandbox, settings, args.build)  # after the checks: a bad --path indexes nothing
     outline = project_outline(view, "" if prefix == "." else prefix, max_lines=args.max_lines)
     return Result(outline.to_dict(), records=outline.files, human=outline.text())
 

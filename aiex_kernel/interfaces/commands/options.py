@@ -7,8 +7,11 @@ import os
 
 from .registry import arg
 
-__all__ = ["ANSWER_ARGS", "ASSISTANT_ARGS", "CLUSTER_ARGS", "CONTEXT_ARGS", "DRY_RUN_ARG", "FILE_ARGS", "MODEL_ARG",
+__all__ = ["LOOPBACK", "ANSWER_ARGS", "ASSISTANT_ARGS", "CLUSTER_ARGS", "CONTEXT_ARGS", "DRY_RUN_ARG", "FILE_ARGS", "MODEL_ARG",
            "NOTEBOOK_ARGS", "ROOT_ARGS", "SESSION_ARG", "abspaths", "project_settings"]
+
+#: the addresses that only this machine reaches (servers aiex runs warn or refuse otherwise)
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 ROOT_ARGS = [
     arg("--root", metavar="DIR",

@@ -221,7 +221,7 @@ def subparser(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Arg
     return current
 
 
-def _takes_value(parser: argparse.ArgumentParser, flag: str) -> bool | None:
+def takes_value(parser: argparse.ArgumentParser, flag: str) -> bool | None:
     """Whether ``flag`` takes a value in ``parser`` (None: not one of its options)."""
     name = flag.split("=", 1)[0]
     for action in parser._actions:
@@ -255,7 +255,7 @@ def split_options(text: str, parser: argparse.ArgumentParser) -> tuple[list[str]
         if not token.startswith("-") or token == "-" or (len(token) > 1 and token[1].isdigit()):
             return words, stripped.strip()
         words.extend(arg_split(token, posix=True) or [token])
-        expecting_value = bool(_takes_value(parser, token))
+        expecting_value = bool(takes_value(parser, token))
         rest = remainder
 
 

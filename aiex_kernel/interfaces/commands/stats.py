@@ -103,7 +103,9 @@ def serve_metrics(args, ctx) -> Result:
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535.")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    from .options import LOOPBACK
+
+    if args.host not in LOOPBACK:
         ctx.note(f"serving metrics on {args.host}: anyone who can reach it reads your usage (models, costs)")
     settings = ctx.service.settings()
     try:

@@ -21,9 +21,10 @@ import secrets
 import socket
 import threading
 
+from ..commands.options import LOOPBACK
+
 __all__ = ["LOOPBACK", "HttpServer", "check_host", "new_token"]
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 PATH = "/mcp"
 
 

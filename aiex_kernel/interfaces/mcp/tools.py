@@ -19,7 +19,8 @@ import argparse
 import os
 from typing import Any
 
-from ..commands import Context, get_registry, parse_command
+from ..commands import Context, get_registry, parse_command, subparser
+from ..commands.registry import takes_value
 
 __all__ = ["TOOL_NAMES", "ToolRunner", "build_server", "serve_stdio"]
 
@@ -61,9 +62,8 @@ class ToolRunner:
         """(Result, notes) of the command ``words`` (``["show", "context", "--query", ...]``)."""
         from ...errors import UsageError
 
-        if self.root is not None and words[:2] != ["show", "object"] and words[:2] != ["show", "session"] \
-                and words[:2] != ["list", "sessions"]:
-            words = [*words, "--root", self.root]
+        if self.root is not None and takes_value(subparser(self._parser, words[:2]), "--root"):
+            words = [*words, "--root", self.root]  # the commands about the project (not sessions, not objects)
         args = parse_command(self._parser, words, "aiex", UsageError)
         notes: list[str] = []
         ctx = Context(surface=self.surface, progress=False, prog="aiex", write=None, note=notes.append,
@@ -80,9 +80,7 @@ class ToolRunner:
         """The kernel's current session, else the most recently active one in the event log."""
         if self.notebook is not None:
             return self.service.current_session()
-        log = self.service.log
-        rows = log.sessions(None) if log is not None else []
-        return rows[0].name if rows else None
+        return self.service.latest_session()
 
 
 def redacted(text: str) -> str:
@@ -123,9 +121,13 @@ def build_server(runner: ToolRunner):
                        log_level="WARNING")
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
-    def call(words: list[str]) -> str:
+    def call(words: list[str], render=None) -> str:
+        """The command's text (or ``render(result.data)``), redacted; its error as the tool's error."""
         try:
-            return runner.text(words)
+            if render is None:
+                return runner.text(words)
+            result, _ = runner.run(words)
+            return redacted(render(result.data))
         except AiexError as exc:
             raise ToolError(redacted(str(exc))) from None
 
@@ -166,11 +168,7 @@ def build_server(runner: ToolRunner):
         name = session.strip() or runner.default_session()
         if not name:
             return "No aiex sessions yet."
-        try:
-            result, _ = runner.run(["show", "session", name])
-        except AiexError as exc:
-            raise ToolError(redacted(str(exc))) from None
-        return redacted(_history_text(result.data, limit))
+        return call(["show", "session", name], render=lambda data: _history_text(data, limit))
 
     def list_sessions(query: str = "") -> str:
         """The aiex sessions, most recently active first; `query` keeps those whose prompts or answers hold it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["open_sandbox", "project_context", "project_view", "cached_view"]
+__all__ = ["open_sandbox", "project_context", "project_view", "cached_view", "refuse_unmarked_first_build"]
 
 _VIEWS: dict[str, tuple[float, object]] = {}
 
@@ -34,6 +34,21 @@ def cached_view(store):
     view = load_segments(store, manifest["segments"], manifest["files"], manifest)
     _VIEWS[store.location] = (stamp, view)
     return view
+
+
+def refuse_unmarked_first_build(root, settings, build: bool) -> None:
+    """A command may update an index, but does not index a directory that is not a project unasked."""
+    from ...config import ROOT_MARKERS
+
+    if not build or any((root / m).exists() for m in ROOT_MARKERS):
+        return
+    from ...errors import IndexMissing
+    from .build import index_location
+    from .store import IndexStore
+
+    if IndexStore(index_location(root, settings)).read_manifest(check_schema=False) is None:
+        raise IndexMissing(f"{root} has no index yet and is not a project (no .git, pyproject.toml or .aiex): "
+                        f"index it on purpose with `aiex build context --path {root}`.")
 
 
 def project_view(sandbox, settings, *, build: bool = True, progress: bool = False, notes: list | None = None):
