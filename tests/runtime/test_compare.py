@@ -136,6 +136,38 @@ def test_on_a_cluster_with_the_same_events(servers, runtime):
     svc.close()
 
 
+def test_a_stream_actor_lives_while_its_client_uses_it(runtime):
+    """An actor's task is forgotten once no future of it is held, and a call on it then never ends in
+    distributed: aiex holds the future, and a call on an actor that is gone fails instead of waiting."""
+    import gc
+
+    from aiex_kernel.errors import ClusterError
+    from aiex_kernel.runtime.providers import streaming
+
+    client = runtime.ensure_workers()
+    worker = next(iter(client.scheduler_info()["workers"]))
+    with client.as_current():
+        future, actor = streaming._actor_for(client, worker)
+    gc.collect()
+    time.sleep(0.5)  # what the scheduler would do with a released key, it has done by now
+    state = client.run_on_scheduler(lambda dask_scheduler, key=future.key: dask_scheduler.tasks[key].state
+                                    if key in dask_scheduler.tasks else "forgotten")
+    assert state == "memory"
+    with client.as_current():
+        assert streaming._wait_for_actor(future, actor.cancel("no-such-topic"), worker) is False
+
+    class Gone:  # a task that is no longer in memory, and a call that never ends (as distributed leaves it)
+        status = "lost"
+
+    class Never:
+        def result(self, timeout=None):
+            time.sleep(timeout)
+            raise TimeoutError
+
+    with pytest.raises(ClusterError, match="is gone"):
+        streaming._wait_for_actor(Gone(), Never(), worker)
+
+
 def test_a_worker_without_the_key_says_so_in_its_slot(servers, monkeypatch):
     from distributed import LocalCluster
 

@@ -105,20 +105,39 @@ _PING = "aiex-subscribed?"
 #: seconds to wait for the last messages of a group whose actor call returned
 LATE_S = 5.0
 
-#: the stream actor of each worker, by (client id, worker address): an actor's proxy belongs to its client
-_actors: dict[tuple[str, str], object] = {}
+#: the stream actor of each worker, by (client id, worker address), with the future of its task: an actor's
+#: proxy belongs to its client, and the actor lives only while its client holds that future (a proxy made on
+#: the client's loop thread holds none, so without it the scheduler forgets the actor under a running call)
+_actors: dict[tuple[str, str], tuple[object, object]] = {}
+#: seconds between looks at an actor's task while a call on it runs
+POLL_S = 1.0
 
 
 def _actor_for(client, worker: str):
-    """The worker's stream actor, made on first use (call it inside ``client.as_current()``: aiex's client
-    is not the process's default one, and an actor's proxy finds its client that way)."""
+    """``(future, actor)``: the worker's stream actor, made on first use (call it inside
+    ``client.as_current()``: aiex's client is not the process's default one, and an actor's proxy finds its
+    client that way)."""
     key = (client.id, worker)
-    actor = _actors.get(key)
-    if actor is None:
+    held = _actors.get(key)
+    if held is None:
+        for stale in [k for k, (future, _) in _actors.items() if future.client.status == "closed"]:
+            del _actors[stale]  # a closed client's actors are gone with it
         future = client.submit(StreamActor, actor=True, workers=[worker], allow_other_workers=False, pure=False,
                                key=f"aiex-stream-actor-{uuid.uuid4().hex[:8]}")
-        actor = _actors[key] = future.result(timeout=60)
-    return actor
+        held = _actors[key] = (future, future.result(timeout=60))
+    return held
+
+
+def _wait_for_actor(future, call, worker: str):
+    """The result of an actor's method call, failing when the actor's task is no longer in memory (its worker
+    died or the scheduler forgot it): distributed leaves such a call's future unset for ever."""
+    while True:
+        try:
+            return call.result(timeout=POLL_S)
+        except TimeoutError:
+            if future.status != "finished":
+                raise ClusterError(f"The stream actor on the worker {worker} is gone (its task is "
+                                   f"{future.status}).") from None
 
 
 async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterator[tuple[int, object]]:
@@ -163,7 +182,8 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
         failure = None
         try:
             with client.as_current():
-                _actor_for(client, worker).stream(group, limits, topic).result()
+                future, actor = _actor_for(client, worker)
+                _wait_for_actor(future, actor.stream(group, limits, topic), worker)
         except Exception as exc:  # noqa: BLE001 - the worker died, or the actor with it
             _actors.pop((client.id, worker), None)
             failure = ClusterError(f"The calls failed on the worker {worker}: {type(exc).__name__}: {exc}")
@@ -216,11 +236,11 @@ async def _on_cluster(calls: list[Call], settings, runtime, gate) -> AsyncIterat
         client.unsubscribe_topic(topic)
         if open_slots:  # cancelled: stop what the actors are still streaming for this comparison
             for worker, _ in groups:
-                actor = _actors.get((client.id, worker))
-                if actor is not None:
+                held = _actors.get((client.id, worker))
+                if held is not None:
                     try:
                         with client.as_current():
-                            actor.cancel(topic)
+                            held[1].cancel(topic)
                     except Exception:  # noqa: BLE001 - a worker that is gone has nothing to stop
                         pass
         for task in running:
