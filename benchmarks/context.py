@@ -153,7 +153,8 @@ def bench_against_aider(aider: Path, src: Path, repeat: int, tmp: Path) -> dict:
     """aider's repo map and aiex's commands as whole processes, side by side, on copies of ``src``."""
     mine = copy_corpus(src, tmp / "vs-aider-aiex")
     (mine / ".git").mkdir()  # a project marker: `show context` updates the index of a project only
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIEX_")}
+    # bytecode is written, as for an installed aiex (aider's venv has its own from pip)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIEX_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(AIEX_DATA_DIR=str(tmp / "aiex-data"), AIEX_CONFIG_DIR=str(tmp / "aiex-config"),
                PYTHONPATH=str(REPO), AIEX_PROGRESS="false")
     # run from tmp, not from the corpus: `-m` puts the current directory first on sys.path, and a copy of the
@@ -177,7 +178,8 @@ def bench_against_aider(aider: Path, src: Path, repeat: int, tmp: Path) -> dict:
         "lib/python3*/site-packages/litellm/model_prices_and_context_window_backup.json"), None)
     if bundled is not None:
         shutil.copy(bundled, caches / "model_prices_and_context_window.json")
-    aider_env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))},
+    aider_env = {**{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_"))
+                    and k != "PYTHONDONTWRITEBYTECODE"},
                  "HOME": str(home), "LITELLM_LOCAL_MODEL_COST_MAP": "True", "AIDER_ANALYTICS_DISABLE": "true",
                  "AIDER_CHECK_UPDATE": "false", "OPENAI_API_KEY": "sk-not-used"}
     aider_cold, aider_cached = [], []

@@ -84,7 +84,8 @@ def commands(model: str | None) -> dict[str, list[str]]:
 
 
 def environment(tmp: Path, code: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIEX_")}
+    # bytecode is written (a user's installed aiex has it), so no run compiles aiex's modules again
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIEX_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(AIEX_DATA_DIR=str(tmp / "data"), AIEX_CONFIG_DIR=str(tmp / "config"), PYTHONPATH=str(code),
                AIEX_PROGRESS="false")
     return env

@@ -218,6 +218,41 @@ def test_graph_links_users_to_definitions(project):
     assert prior[index["shop/config.py"]] > prior[index["web/server.js"]]
 
 
+def test_a_loaded_version_is_kept_for_the_next_process(project):
+    import numpy as np
+
+    from aiex_kernel.runtime import index as index_module
+
+    build(project, cluster="never")
+    store = IndexStore(str(project / ".aiex" / "index"))
+    fresh = cached_view(store)  # from the segments: kept as views/<stamp>.npz
+    fresh_graph = fresh.graph()
+    kept = sorted((project / ".aiex/index/views").iterdir())
+    assert len(kept) == 1 and kept[0].suffix == ".npz" and len(list((project / ".aiex/index/graph").iterdir())) == 1
+
+    index_module._VIEWS.clear()  # as a new process would
+    again = cached_view(store)
+    assert again is not fresh and again.files == fresh.files and again.n_chunks == fresh.n_chunks
+    assert set(again.arrays) == set(fresh.arrays)
+    for name, values in fresh.arrays.items():
+        assert values.dtype == again.arrays[name].dtype and np.array_equal(values, again.arrays[name]), name
+    assert again.chunks([0])[0] == fresh.chunks([0])[0]  # records found through the kept offsets
+    assert np.array_equal(again.graph().weight, fresh_graph.weight) and np.allclose(again.global_rank,
+                                                                                 fresh.global_rank)
+
+    kept[0].write_bytes(b"PK\x03\x04 cut short")  # damaged (or another aiex's): ignored, then written again
+    index_module._VIEWS.clear()
+    damaged = cached_view(store)
+    assert damaged.files == fresh.files and kept[0].stat().st_size > 100
+
+    (project / "shop/tax.py").write_text("def vat(amount):\n    return amount * 0.2\n")
+    build(project, cluster="never")
+    newer = cached_view(store)
+    assert "shop/tax.py" in {f["path"] for f in newer.files}
+    assert [p.name for p in (project / ".aiex/index/views").iterdir()] != [kept[0].name]  # the old one is gone
+    assert len(list((project / ".aiex/index/views").iterdir())) == 1
+
+
 @hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(budget=st.integers(min_value=0, max_value=1500), query=st.sampled_from(
     ["parse_config", "cart total price", "", "server port", "settings data json"]))

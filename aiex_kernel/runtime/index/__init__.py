@@ -21,8 +21,10 @@ def open_sandbox(root, settings):
 
 
 def cached_view(store):
-    """The loaded index at ``store``, reloaded only when its manifest changed."""
+    """The loaded index at ``store``, reloaded only when its manifest changed (from the view an earlier
+    process kept for this version when there is one: ``view_cache``)."""
     from .view import load_segments
+    from .view_cache import load_view, save_view
 
     manifest = store.read_manifest()
     if manifest is None:
@@ -31,7 +33,10 @@ def cached_view(store):
     hit = _VIEWS.get(store.location)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    view = load_segments(store, manifest["segments"], manifest["files"], manifest)
+    view = load_view(store, manifest)
+    if view is None:
+        view = load_segments(store, manifest["segments"], manifest["files"], manifest)
+        save_view(view)
     _VIEWS[store.location] = (stamp, view)
     return view
 

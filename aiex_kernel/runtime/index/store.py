@@ -8,6 +8,8 @@ Layout under the index location (``<root>/.aiex/index`` by default; any fsspec U
     segments/<id>/files.json    those files: path, content hash, size, mtime, language, ...
     segments/<id>/records.jsonl one chunk record per line (CHUNK_FIELDS values), with byte offsets
                                 in arrays.zarr/record_offset
+    views/<version>.npz         the loaded view of one manifest version, and
+    graph/<version>.npz         its file graph (both: ``view_cache``; derived, never needed)
 
 A build writes a new segment completely, then replaces ``manifest.json`` in one
 rename, then deletes segments no manifest names. A crash or kill at any moment

@@ -33,41 +33,22 @@ class IndexView:
 
     def graph(self):
         """The file graph (``core.graph.file_graph``), computed once per index version and kept next to the
-        index as zarr arrays (edges, weights, and the files' global PageRank)."""
+        index (edges, weights, and the files' global PageRank; ``view_cache``)."""
         if self._graph is not None:
             return self._graph
-        import zarr
+        from ...core.graph import file_graph, pagerank
+        from .view_cache import load_graph, save_graph
 
-        from ...core.graph import FileGraph, file_graph, pagerank
-
-        n = len(self.files)
-        stamp = str(self.manifest.get("written_at", "none")).replace(".", "_")
-        path = self.store.path_of("graph", f"{stamp}.zarr")
-        try:
-            group = zarr.open_group(self.store.zarr_store(path), mode="r")
-            src, dst, weight = group["src"][:], group["dst"][:], group["weight"][:]
-            self._graph = FileGraph(n, src, dst, weight)
-            if not self._graph.is_canonical():  # kept by an aiex that did not sort and merge the edges
-                self._graph = self._graph.canonical()
-            self.global_rank = group["pagerank"][:]
-            if len(self.global_rank) == n and (not len(src) or max(src.max(), dst.max()) < n):
-                return self._graph
-        except (FileNotFoundError, KeyError, ValueError, OSError, zarr.errors.GroupNotFoundError):
-            pass
+        kept = load_graph(self.store, self.manifest, len(self.files)) if "written_at" in self.manifest else None
+        if kept is not None:
+            self._graph, self.global_rank = kept
+            return self._graph
         a = self.arrays
-        self._graph = file_graph(n, a["chunk_file"], a["chunk_name"], a["chunk_kind"],
+        self._graph = file_graph(len(self.files), a["chunk_file"], a["chunk_name"], a["chunk_kind"],
                                  a["post_chunk"], a["post_term"], a["post_count"], a["chunk_flags"])
         self.global_rank = pagerank(self._graph)
-        try:
-            graph_dir = self.store.path_of("graph")
-            if self.store.fs.exists(graph_dir):
-                self.store.fs.rm(graph_dir, recursive=True)  # older versions' graphs
-            g = self._graph
-            group = zarr.open_group(self.store.zarr_store(path), mode="w")
-            for name, values in (("src", g.src), ("dst", g.dst), ("weight", g.weight), ("pagerank", self.global_rank)):
-                group.create_array(name, data=values, chunks=(max(1, len(values)),))
-        except OSError:
-            pass  # a read-only index still works, it just recomputes
+        if "written_at" in self.manifest:
+            save_graph(self.store, self.manifest, self._graph, self.global_rank)
         return self._graph
 
     def test_files(self) -> np.ndarray:
