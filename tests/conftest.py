@@ -69,6 +69,9 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(home / "jupyter"))
     monkeypatch.setenv("IPYTHONDIR", str(home / "ipython"))
     yield home
+    from aiex_kernel.runtime import file_watch
+
+    file_watch.enable(False)  # a test that loaded the extension in this process leaves no watcher behind
 
 
 @pytest.fixture(scope="session")

@@ -262,6 +262,8 @@ class Scan:
     files: list[FileEntry] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     skipped_paths: list[tuple[str, str]] = field(default_factory=list)
+    #: whether the walk followed a symbolic link inside the root (then a path may stand for another)
+    linked: bool = False
 
     @property
     def total_bytes(self) -> int:
@@ -748,6 +750,17 @@ class Sandbox:
             run.finish(full)
         return scan
 
+    def entered(self, rel: str) -> bool:
+        """Whether a scan of the whole root walks into the directory ``rel`` (none of it or of the directories
+        above it is ignored, and none is a directory aiex never enters)."""
+        if rel in (".", ""):
+            return True
+        parts = rel.split("/")
+        if any(p in NEVER_ENTERED for p in parts):
+            return False
+        return not any(_ignored(self._ancestor_rules(a), a, True)
+                       for a in ("/".join(parts[: i + 1]) for i in range(len(parts))))
+
     def _rules_in(self, directory: Path, rel: str, run: _CacheRun | None = None) -> _Rules:
         rules = []
         for name in IGNORE_FILES:
@@ -844,6 +857,7 @@ class Sandbox:
                 if not target.is_relative_to(self.root):
                     scan.skip(child, "outside root")
                     continue
+                scan.linked = True
                 if not is_dir:  # a link to a file: the checks in their original order, on its target's stat
                     try:
                         st = entry.stat()

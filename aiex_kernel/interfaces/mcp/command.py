@@ -65,8 +65,10 @@ def serve_mcp(args, ctx) -> Result:
     check_host(args.host)
     if ctx.notebook is not None:
         return _in_kernel(args, ctx)
+    from ...runtime import file_watch
     from .tools import ToolRunner, build_server, serve_stdio
 
+    file_watch.enable()  # a server answers for hours: its index updates ask the OS what changed
     runner = ToolRunner(ctx.service, root=args.root)
     if not args.http:
         ctx.note("serving MCP over stdio (an MCP client starts this command; Ctrl-D or closing stdin stops it)")

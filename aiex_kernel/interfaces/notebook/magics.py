@@ -349,8 +349,10 @@ def register(shell) -> AiexMagics:
     existing = shell.magics_manager.registry.get("AiexMagics")
     if existing is not None:
         return existing
+    from ...runtime import file_watch
     from .slash import SlashCommands
 
+    file_watch.enable()  # a kernel lives for hours: its index updates ask the OS what changed
     magics = AiexMagics(shell=shell)
     shell.register_magics(magics)
     shell.events.register("post_run_cell", magics.errors.on_post_run_cell)

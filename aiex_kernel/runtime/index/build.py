@@ -29,6 +29,7 @@ from ...core.indexing import IndexedBatch, content_hash, index_batch
 from ...core.merge_policy import SegmentStat, merge_groups
 from ...errors import IndexBusy, IndexNotWritable, SchemaMismatch
 from ..file_batches import read_batch, run_file_batches, use_cluster
+from ..file_watch import project_scan
 from ..sandbox import Sandbox
 from ..scan_cache import ScanCache, scan_cache_path
 from .parts import merge_batches
@@ -64,6 +65,8 @@ class BuildReport:
     #: when ``paths``): see .parts
     written_by: str = "client"
     seconds: float = 0.0
+    #: whether the scan came from the file watcher's changes instead of statting every file (:mod:`..file_watch`)
+    watched: bool = False
 
     @property
     def workers_wrote(self) -> bool:
@@ -201,8 +204,15 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     chunk_counts: dict[str, list[int]] = dict(manifest.get("segment_chunks") or {}) if manifest else {}
 
     scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
-    scan_cache = _scan_cache(store, fresh=rebuild)
-    scan = sandbox.scan(list(paths), cache=scan_cache)
+    scan_cache = None
+
+    def full_scan():
+        nonlocal scan_cache
+        scan_cache = _scan_cache(store, fresh=rebuild)
+        return sandbox.scan(list(paths), cache=scan_cache)
+
+    # a long-lived process asks its watcher which directories changed (:mod:`..file_watch`)
+    scan, report.watched = project_scan(sandbox, paths, full_scan, fresh=rebuild)
     report.skipped.update(scan.skipped)
     seen = {f.relpath for f in scan.files}
     in_scope = scope_test(scopes)

@@ -1,0 +1,319 @@
+"""Scans that ask the operating system what changed, in processes that live long enough to watch.
+
+A scan stats every file of the project to learn which changed: about 0.25-0.35 s on a
+repository of 30,000 files even when the directory listings come from the scan cache.
+A kernel, a notebook with ``%aiex``, or ``aiex serve mcp`` lives for hours and
+rebuilds the index before each question, so there it pays to be told instead:
+:func:`project_scan` keeps, per project, a watcher (``watchfiles``: inotify, FSEvents
+or ReadDirectoryChangesW) started before the first full scan, and the next scans
+re-list only the directories with changes in them.
+
+Correctness first. A scan that trusts the watcher must give what a full scan would:
+
+* **a barrier**: before taking the changes, a marker file under ``<root>/.aiex`` is
+  replaced and the watcher's thread is waited for until it has seen that, so every
+  change made before the build is in hand (the OS reports them in order);
+* only what can be redone locally: a changed file re-lists its directory (with the
+  same sandbox rules: ignore files above it, secrets, sizes), a new or changed
+  directory is scanned whole, a removed one drops every file under it;
+* a full scan instead whenever that is not enough: an ignore file changed, the tree
+  has symbolic links inside the root (a path may stand for another), more than
+  ``MAX_CHANGES`` changes piled up, the barrier was not seen within ``BARRIER_S``,
+  or the watcher stopped. ``--rebuild`` always scans.
+
+Processes opt in with :func:`enable` (the IPython extension and the MCP server do);
+one-shot CLI commands never start a watcher. The skip counts of a watched scan are
+those of the last full scan.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the sandbox is imported when a scan runs: enable() stays cheap
+    from .sandbox import Sandbox, Scan
+
+__all__ = ["enable", "enabled", "project_scan", "stop_all", "TreeWatch"]
+
+#: changes held before the watcher gives up on them (a checkout of a whole branch): then a full scan
+MAX_CHANGES = 10_000
+#: seconds a scan waits for the watcher to confirm it is up to date
+BARRIER_S = 2.0
+#: seconds a new watcher may take to start watching (a very large tree), else scans stay full
+START_S = 10.0
+#: directories re-listed at most in one scan from changes, else a full scan
+MAX_DIRECTORIES = 64
+#: watchers kept at once in one process (the oldest is stopped)
+MAX_WATCHES = 4
+
+_enabled = False
+_watches: dict[tuple, TreeWatch] = {}
+_lock = threading.Lock()
+
+
+def enable(on: bool = True) -> None:
+    """Let this process watch the projects it indexes (a long-lived process: a kernel, a server)."""
+    global _enabled
+    _enabled = on
+    if not on:
+        stop_all()
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def stop_all() -> None:
+    with _lock:
+        watches = list(_watches.values())
+        _watches.clear()
+    for watch in watches:
+        watch.stop()
+
+
+class TreeWatch:
+    """The changes under ``root`` reported by the OS, from a thread of this process."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.marker = os.path.join(self.root, ".aiex", f".watch-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self._pending: set[str] = set()
+        self._overflow = False
+        self._seen = 0  #: the last barrier number the thread saw
+        self._sent = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+        self.dead = False
+        #: the files of the last scan (relative path -> FileEntry), and what it skipped
+        self.files: dict = {}
+        self.skipped = None
+        self.skipped_paths: list = []
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, timeout: float = START_S) -> bool:
+        """Start watching; True once the watcher has shown it reports changes (the first barrier seen)."""
+        try:
+            os.makedirs(os.path.dirname(self.marker), exist_ok=True)
+        except OSError as exc:
+            self.error = f"cannot write {self.marker}: {exc.strerror or exc}"
+            return False
+        self._thread = threading.Thread(target=self._run, name=f"aiex-watch {self.root}", daemon=True)
+        self._thread.start()
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            while not deadline.is_set() and not self.dead:
+                if self.barrier(0.05):
+                    return True
+            return False
+        finally:
+            timer.cancel()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        try:
+            os.unlink(self.marker)
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        try:
+            import watchfiles
+
+            for changes in watchfiles.watch(self.root, watch_filter=None, debounce=50, step=5, rust_timeout=0,
+                                            stop_event=self._stop, raise_interrupt=False, force_polling=False,
+                                            ignore_permission_denied=True):
+                seen = None
+                with self._cond:
+                    for _, path in changes:
+                        if path == self.marker:
+                            seen = self._read_marker()
+                        elif not self._overflow and not _never_entered(path[len(self.root):]):
+                            self._pending.add(path)
+                            if len(self._pending) > MAX_CHANGES:
+                                self._overflow = True
+                                self._pending.clear()
+                    if seen is not None and seen > self._seen:
+                        self._seen = seen
+                    self._cond.notify_all()
+        except Exception as exc:  # noqa: BLE001 - no inotify, too many watches, ...: scans stay full
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._cond:
+                self.dead = True
+                self._cond.notify_all()
+
+    def _read_marker(self) -> int | None:
+        try:
+            with open(self.marker, encoding="ascii") as fh:
+                return int(fh.read() or 0)
+        except (OSError, ValueError):
+            return None
+
+    # -- changes -----------------------------------------------------------------------------------
+
+    def barrier(self, timeout: float = BARRIER_S) -> bool:
+        """Replace the marker and wait until the thread has seen it: every change before is then pending."""
+        with self._cond:
+            self._sent += 1
+            number = self._sent
+        tmp = f"{self.marker}.tmp"
+        try:
+            with open(tmp, "w", encoding="ascii") as fh:
+                fh.write(str(number))
+            os.replace(tmp, self.marker)
+        except OSError:
+            return False
+        with self._cond:
+            return self._cond.wait_for(lambda: self._seen >= number or self.dead, timeout) and not self.dead
+
+    def take(self) -> set[str] | None:
+        """The paths (relative to the root) changed since the last take, or None when they cannot be trusted."""
+        if self.dead or not self.barrier():
+            return None
+        with self._cond:
+            overflow, pending = self._overflow, self._pending
+            self._overflow, self._pending = False, set()
+        if overflow:
+            return None
+        prefix = self.root.rstrip(os.sep) + os.sep
+        return {p[len(prefix):].replace(os.sep, "/") for p in pending if p.startswith(prefix)}
+
+    def remember(self, scan: Scan) -> None:
+        self.files = {f.relpath: f for f in scan.files}
+        self.skipped = scan.skipped
+        self.skipped_paths = scan.skipped_paths
+
+    def as_scan(self) -> Scan:
+        from .sandbox import Scan
+
+        return Scan(files=[self.files[p] for p in sorted(self.files)], skipped=self.skipped.copy(),
+                    skipped_paths=list(self.skipped_paths))
+
+
+def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[], Scan], *,
+                 fresh: bool = False) -> tuple[Scan, bool]:
+    """``(scan, watched)``: the scan of ``paths`` under ``sandbox``, from the project's watcher when this process
+    watches (:func:`enable`) and the watcher can be trusted; else ``full_scan()`` (and a watcher started first,
+    for next time)."""
+    if not _enabled or list(paths) not in ([], ["."]):
+        return full_scan(), False
+    key = (str(sandbox.root), tuple(sandbox.allow_secrets), sandbox.max_file_bytes)
+    with _lock:
+        watch = _watches.get(key)
+    if watch is not None and not fresh and watch.skipped is not None:
+        changed = watch.take()
+        if changed is not None:
+            scan = _apply(sandbox, watch, changed)
+            if scan is not None:
+                return scan, True
+    elif watch is not None and not watch.dead:
+        watch.take()  # what is pending now, the full scan below sees anyway
+    if watch is None or watch.dead:
+        watch = _start(key, sandbox.root)
+    scan = full_scan()
+    if watch is not None:
+        if scan.linked:  # a path may stand for another: this tree is never scanned from changes
+            _drop(key)
+        else:
+            watch.remember(scan)
+    return scan, False
+
+
+def _start(key: tuple, root: Path) -> TreeWatch | None:
+    watch = TreeWatch(root)
+    if not watch.start():
+        watch.stop()
+        return None
+    with _lock:
+        old = _watches.pop(key, None)
+        _watches[key] = watch
+        extra = list(_watches)[:-MAX_WATCHES] if len(_watches) > MAX_WATCHES else []
+        stopped = [_watches.pop(k) for k in extra]
+    for w in [old, *stopped]:
+        if w is not None:
+            w.stop()
+    return watch
+
+
+def _drop(key: tuple) -> None:
+    with _lock:
+        watch = _watches.pop(key, None)
+    if watch is not None:
+        watch.stop()
+
+
+def _apply(sandbox: Sandbox, watch: TreeWatch, changed: set[str]) -> Scan | None:
+    """The last scan updated with ``changed``, as a full scan would give it; None when only a full scan can."""
+    from .sandbox import IGNORE_FILES, NEVER_ENTERED
+
+    files = watch.files
+    lists: set[str] = set()  # directories whose own files are listed again
+    trees: set[str] = set()  # directories scanned whole (new, or changed themselves)
+    for rel in changed:
+        parts = rel.split("/")
+        if not rel or any(p in NEVER_ENTERED for p in parts):
+            continue  # aiex's own files (the index, this watcher's marker) and git's
+        if parts[-1] in IGNORE_FILES:
+            return None
+        full = os.path.join(sandbox.root, rel)
+        if os.path.islink(full):
+            return None
+        if os.path.isdir(full):
+            trees.add(rel)
+        elif rel not in files and not os.path.exists(full) and _under(files, rel):
+            trees.add(rel)  # a removed directory
+        else:
+            lists.add(parts and "/".join(parts[:-1]) or ".")
+    if len(lists) + len(trees) > MAX_DIRECTORIES:
+        return None  # changes all over the tree: a full scan (with its cache) costs about the same
+    updated = dict(files)
+    for rel in sorted(trees):
+        for path in [p for p in updated if p.startswith(rel + "/")]:
+            del updated[path]
+        if os.path.isdir(os.path.join(sandbox.root, rel)) and sandbox.entered(rel):
+            found = sandbox.scan([rel])
+            if found.linked:
+                return None
+            updated.update((f.relpath, f) for f in found.files)
+    for rel in sorted(lists):
+        if any(rel == t or rel.startswith(t + "/") for t in trees):
+            continue  # scanned whole already
+        prefix = "" if rel == "." else rel + "/"
+        for path in [p for p in updated if p.startswith(prefix) and "/" not in p[len(prefix):]]:
+            del updated[path]
+        if os.path.isdir(os.path.join(sandbox.root, rel)) and sandbox.entered(rel):
+            found = sandbox.scan([rel], depth=0)
+            if found.linked:
+                return None
+            updated.update((f.relpath, f) for f in found.files)
+    watch.files = updated
+    return watch.as_scan()
+
+
+def _never_entered(path: str) -> bool:
+    """Whether ``path`` (below the root) lies in a directory no scan enters (the index's own writes, git's):
+    not a change."""
+    from .sandbox import NEVER_ENTERED
+
+    parts = path.split(os.sep)
+    return any(p in NEVER_ENTERED for p in parts)
+
+
+def _under(files: dict, rel: str) -> bool:
+    prefix = rel + "/"
+    return any(p.startswith(prefix) for p in files)
