@@ -33,7 +33,9 @@ build:
   then one-file rebuilds, a different file each, until one merges segments
   (past ``MAX_LOOSE`` loose ones, :mod:`aiex_kernel.core.merge_policy`), that
   build's time and the client's peak RSS with it. Each build's
-  client-side steps are in the JSON.
+  client-side steps are in the JSON. Then, in the same process with the file
+  watcher on (as in a kernel or ``aiex serve mcp``, :mod:`aiex_kernel.runtime.file_watch`):
+  one-file rebuilds and nothing-changed rebuilds whose scan comes from the watcher.
 
 Goals (from the scale issue): 2 workers at least 1.8x one process on the stdlib
 (1.45-1.67x before); client RSS under 500 MB on the corpus; a one-file rebuild under
