@@ -27,7 +27,8 @@ from ..errors import (
 from .progress import progress_bar, status
 from .sandbox import Sandbox, is_binary
 
-__all__ = ["CLUSTER_MODES", "BatchRun", "read_batch", "run_file_batches", "use_cluster"]
+__all__ = ["CLUSTER_MODES", "BatchRun", "ClusterBatches", "read_batch", "read_items", "run_file_batches",
+           "use_cluster"]
 
 CLUSTER_MODES = ("auto", "always", "never")
 
@@ -110,60 +111,99 @@ def run_file_batches(sandbox: Sandbox, batches: Sequence[Sequence[str]], task: C
         if send_paths and not on_cluster:
             send_paths = False
 
-    def items_of(names) -> list:
-        if send_paths:
-            known = preread or {}
-            return [(n, known[n]) if n in known else n for n in names]
-        if not preread:
-            return read_batch(sandbox, names, run.skipped)
-        known = [(n, preread[n]) for n in names if n in preread]
-        return known + read_batch(sandbox, [n for n in names if n not in preread], run.skipped)
-
     if not on_cluster:
         with progress_bar(total, description, enabled=progress) as bar:
             for names in batches:
-                keep(task(items_of(names), *args))
+                keep(task(read_items(sandbox, names, preread, False, run.skipped), *args))
                 bar.advance(len(names))
         return run
 
-    from distributed import KilledWorker, as_completed
-
-    run.where = client.scheduler.address
-    import time
-
-    started = time.time()
-    token = uuid.uuid4().hex[:12]
-    name = getattr(task, "__name__", "task").replace("_", "-")
-    futures, sizes = [], {}
-    from .deployment import resource_kwargs
-
-    placement = resource_kwargs(client, "cpu")  # parsing goes to the workers that advertise cpu, if any do
+    submitter = ClusterBatches(client, sandbox, task, *args, preread=preread, send_paths=send_paths, run=run)
     with progress_bar(total, description, enabled=progress) as bar:
-        # read and submit batch by batch: workers start while the client still reads
-        for i, names in enumerate(batches):
-            items = items_of(names)
-            bar.advance(len(names) - len(items))
-            if not items:
-                continue
-            fut = client.submit(task, items, *args, key=f"aiex-{name}-{token}-{i}", pure=False, **placement)
-            sizes[fut.key] = len(items)
-            futures.append(fut)
         try:
-            for fut in as_completed(futures, loop=client.loop):
-                try:
-                    keep(fut.result())
-                except KilledWorker as exc:
-                    raise ClusterError(
-                        f"Dask workers kept dying on a batch ({exc}); check the workers' memory limits and logs, "
-                        "or run with --cluster never."
-                    ) from None
-                bar.advance(sizes[fut.key])
-                fut.release()
+            # read and submit batch by batch: workers start while the client still reads
+            for names in batches:
+                submitter.submit(names)
+            submitter.gather(keep, bar)
         finally:
-            for fut in futures:
-                fut.cancel()
-    _record_job(settings, description, run.where, total, time.time() - started)
+            submitter.cancel()
+    _record_job(settings, description, run.where, total, submitter.seconds)
     return run
+
+
+def read_items(sandbox: Sandbox, names: Sequence[str], preread: dict[str, bytes] | None, send_paths: bool,
+               skipped: list[tuple[str, str]]) -> list:
+    """What a batch's task gets: ``(path, bytes)`` of each readable file (``preread`` ones as they are), or,
+    with ``send_paths`` (workers that read the files themselves), the paths, and ``(path, bytes)`` for those in
+    ``preread``."""
+    known = preread or {}
+    if send_paths:
+        return [(n, known[n]) if n in known else n for n in names]
+    if not known:
+        return read_batch(sandbox, names, skipped)
+    return [(n, known[n]) for n in names if n in known] + read_batch(sandbox, [n for n in names if n not in known],
+                                                                    skipped)
+
+
+class ClusterBatches:
+    """Batches submitted to the cluster one at a time, while the caller still reads or finds files, then
+    gathered as they complete (``gather``); ``cancel`` drops whatever is left (an error, Ctrl-C)."""
+
+    def __init__(self, client, sandbox: Sandbox, task: Callable[..., Any], *args: Any,
+                 preread: dict[str, bytes] | None = None, send_paths: bool = False, run: BatchRun | None = None) -> None:
+        import time
+
+        from .deployment import resource_kwargs
+
+        self.client, self.sandbox, self.task, self.args = client, sandbox, task, args
+        self.preread, self.send_paths = preread, send_paths
+        self.run = run if run is not None else BatchRun()
+        self.run.where = client.scheduler.address
+        self.futures: list = []
+        self.sizes: dict[str, int] = {}
+        self.files = 0  #: files submitted (read, or sent as paths)
+        self.unreadable = 0  #: files dropped while reading them here
+        self._token = uuid.uuid4().hex[:12]
+        self._name = getattr(task, "__name__", "task").replace("_", "-")
+        self._placement = resource_kwargs(client, "cpu")  # parsing goes to the workers that advertise cpu, if any
+        self._started = time.time()
+
+    @property
+    def seconds(self) -> float:
+        import time
+
+        return time.time() - self._started
+
+    def submit(self, names: Sequence[str]) -> None:
+        items = read_items(self.sandbox, names, self.preread, self.send_paths, self.run.skipped)
+        self.unreadable += len(names) - len(items)
+        if not items:
+            return
+        fut = self.client.submit(self.task, items, *self.args, key=f"aiex-{self._name}-{self._token}-{len(self.futures)}",
+                                 pure=False, **self._placement)
+        self.sizes[fut.key] = len(items)
+        self.files += len(items)
+        self.futures.append(fut)
+
+    def gather(self, keep: Callable[[Any], None], bar) -> None:
+        """Each result to ``keep`` as it completes, ``bar`` advanced by its files."""
+        from distributed import KilledWorker, as_completed
+
+        bar.advance(self.unreadable)
+        for fut in as_completed(self.futures, loop=self.client.loop):
+            try:
+                keep(fut.result())
+            except KilledWorker as exc:
+                raise ClusterError(
+                    f"Dask workers kept dying on a batch ({exc}); check the workers' memory limits and logs, "
+                    "or run with --cluster never."
+                ) from None
+            bar.advance(self.sizes[fut.key])
+            fut.release()
+
+    def cancel(self) -> None:
+        for fut in self.futures:
+            fut.cancel()
 
 
 def _record_job(settings, description: str, where: str, items: int, seconds: float) -> None:

@@ -42,7 +42,7 @@ import re
 import stat as stat_mod
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -273,6 +273,18 @@ class Scan:
         self.skipped[reason] += 1
         if reason not in ("ignored", "unsupported") and len(self.skipped_paths) < MAX_SKIPPED_PATHS:
             self.skipped_paths.append((relpath, reason))
+
+
+class _Found(dict):
+    """The files a scan found, by path, telling ``on_file`` of each as it is added."""
+
+    def __init__(self, on_file: Callable[[FileEntry], None]) -> None:
+        super().__init__()
+        self.on_file = on_file
+
+    def __setitem__(self, key: str, value: FileEntry) -> None:
+        super().__setitem__(key, value)
+        self.on_file(value)
 
 
 class _Where(NamedTuple):
@@ -715,15 +727,17 @@ class Sandbox:
     # -- discovery -----------------------------------------------------------
 
     def scan(self, paths: Sequence[str | os.PathLike] | str | os.PathLike = (".",), *,
-             depth: int | None = None, cache: ScanCache | None = None) -> Scan:
+             depth: int | None = None, cache: ScanCache | None = None,
+             on_file: Callable[[FileEntry], None] | None = None) -> Scan:
         """Find the source files under ``paths``; ``depth=0`` takes only files directly in a directory.
 
         With ``cache`` (:mod:`.scan_cache`), a directory unchanged since the scan that filled it is not listed
         again: its record says what the listing said, and only its files are stat'ed. The result is the same
-        as without; the cache is left holding this scan's records (the caller saves it)."""
+        as without; the cache is left holding this scan's records (the caller saves it). ``on_file`` is called
+        with each file as the walk finds it (a build submits work while the scan goes on)."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        scan, found, seen = Scan(), {}, set()
+        scan, found, seen = Scan(), ({} if on_file is None else _Found(on_file)), set()
         run = _CacheRun(self, cache) if cache is not None else None
         full = False
         for given in paths:

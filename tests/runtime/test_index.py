@@ -181,6 +181,29 @@ def test_build_on_a_real_cluster(project, runtime):
         sorted(c.qualname for c in b.chunks(range(b.n_chunks)).values())
 
 
+def test_new_files_go_to_the_workers_while_the_scan_walks(tmp_path, runtime, monkeypatch):
+    from aiex_kernel.runtime.index import stream
+
+    monkeypatch.setattr(stream, "STREAM_BYTES", 400)  # a batch every few files of this small tree
+    monkeypatch.setattr(stream, "STREAM_MIN_FILES", 2)
+    tree = {f"pkg{d}/mod{i}.py": f"def f{d}_{i}(x):\n    return x + {i}\n\n\nclass C{d}{i}:\n    pass\n"
+            for d in range(4) for i in range(6)}
+    tree["pyproject.toml"] = "[project]\nname = 'many'\n"
+    streamed, local = tmp_path / "streamed", tmp_path / "local"
+    write(streamed, tree)
+    write(local, tree)
+    report = build(streamed, cluster="always", runtime=runtime)
+    assert report.streamed >= 2 and report.added == 24 and report.written_by.startswith("workers")
+    build(local, cluster="never")
+    a, b = view_of(streamed), view_of(local)
+    assert [(f["path"], f["hash"], f["n_chunks"]) for f in sorted(a.files, key=lambda f: f["path"])] == \
+        [(f["path"], f["hash"], f["n_chunks"]) for f in sorted(b.files, key=lambda f: f["path"])]
+    assert a.n_chunks == b.n_chunks
+    write(streamed, {"pkg0/mod0.py": "def changed():\n    pass\n"})  # known files are never streamed
+    again = build(streamed, cluster="always", runtime=runtime)
+    assert again.changed == 1 and again.streamed == 0 and again.files == 24
+
+
 def test_index_on_an_fsspec_url(project):
     settings = load_settings(project, index_path="memory://aiex-test-index")
     sandbox = open_sandbox(project, settings)

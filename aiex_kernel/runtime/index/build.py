@@ -32,7 +32,8 @@ from ..file_batches import read_batch, run_file_batches, use_cluster
 from ..file_watch import project_scan
 from ..sandbox import Sandbox
 from ..scan_cache import ScanCache, scan_cache_path
-from .parts import merge_batches
+from .parts import merge_batches, written_by
+from .stream import ScanStream
 from .store import IndexStore
 
 __all__ = ["BuildReport", "build_index", "index_location"]
@@ -65,6 +66,8 @@ class BuildReport:
     #: when ``paths``): see .parts
     written_by: str = "client"
     seconds: float = 0.0
+    #: batches of new files submitted to the workers while the scan was still walking (:mod:`.stream`)
+    streamed: int = 0
     #: whether the scan came from the file watcher's changes instead of statting every file (:mod:`..file_watch`)
     watched: bool = False
 
@@ -155,12 +158,16 @@ def build_index(sandbox: Sandbox, *, settings, paths: Sequence[str] = (".",), cl
             from ...errors import PathNotFound
 
             raise PathNotFound(f"{p} does not exist under the project root {sandbox.root}.")
+    # new files go to the workers while the scan still walks (:mod:`.stream`)
+    stream = ScanStream(sandbox, store, settings, cluster=cluster, runtime=runtime, task=_part_task)
     try:
         with _BuildLock(store):
-            _build(store, sandbox, settings, scope_paths, cluster, progress, runtime, rebuild, report)
+            _build(store, sandbox, settings, scope_paths, cluster, progress, runtime, rebuild, report, stream)
     except OSError as exc:
         raise IndexNotWritable(f"Cannot write the index at {store.location}: {exc.strerror or exc}. Check the "
                         "`index_path` setting and the permissions there.") from None
+    finally:
+        stream.cancel()  # an error or Ctrl-C: no batch is left running (after a normal end, none is)
     report.seconds = time.perf_counter() - started
     _record_build(settings, report)
     return report
@@ -181,7 +188,7 @@ def _record_build(settings, report: BuildReport) -> None:
 
 
 def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progress, runtime, rebuild,
-           report: BuildReport) -> None:
+           report: BuildReport, stream: ScanStream) -> None:
     manifest = None
     if rebuild:
         report.rebuilt = "asked (--rebuild)"
@@ -205,11 +212,12 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
 
     scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
     scan_cache = None
+    stream.known = old_files  # what the scan finds beyond these is new: it may go to the workers at once
 
     def full_scan():
         nonlocal scan_cache
         scan_cache = _scan_cache(store, fresh=rebuild)
-        return sandbox.scan(list(paths), cache=scan_cache)
+        return sandbox.scan(list(paths), cache=scan_cache, on_file=stream.found)
 
     # a long-lived process asks its watcher which directories changed (:mod:`..file_watch`)
     scan, report.watched = project_scan(sandbox, paths, full_scan, fresh=rebuild)
@@ -248,20 +256,20 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
 
     segments = list(old_segments)  # those left without a live file are dropped below
     batch = None
-    if to_index:
-        batch, parts, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
-                                                progress=progress, runtime=runtime, report=report, store=store)
+    if stream.started or to_index:
+        if stream.started:  # batches went to the workers during the scan: the rest joins them
+            parts, unreadable = stream.finish({p: n for p, n in to_index.items() if p not in stream.submitted},
+                                              preread, progress=progress)
+            report.where, report.streamed = stream.batches.run.where, stream.during_scan
+            report.written_by = written_by(stream.mode)
+        else:
+            batch, parts, unreadable = _index_files(sandbox, to_index, preread, settings=settings, cluster=cluster,
+                                                    progress=progress, runtime=runtime, report=report, store=store)
         for path, reason in unreadable:
             skipped.append((path, reason))
             files.pop(path, None)
         if parts is not None:  # the workers wrote their segments; only the manifest is merged here
-            for part in sorted(parts, key=lambda p: p.files[0]["path"] if p.files else ""):
-                if not part.files:
-                    continue
-                for i, f in enumerate(part.files):
-                    files[f["path"]] = [part.segment, i, f["hash"], f["size"], mtimes[f["path"]]]
-                segments.append(part.segment)
-                chunk_counts[part.segment] = [f["n_chunks"] for f in part.files]
+            _add_parts(parts, files, segments, chunk_counts, mtimes)
             report.added = sum(1 for p in parts for f in p.files if f["path"] not in preread)
         else:
             report.added = sum(1 for f in batch.files if f["path"] not in preread)
@@ -308,6 +316,17 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
             scan_cache.save(scan_cache_path(store.path))
 
 
+def _add_parts(parts, files: dict, segments: list, chunk_counts: dict, mtimes: dict) -> None:
+    """The segments the workers wrote, into the manifest's files, segments and chunk counts."""
+    for part in sorted(parts, key=lambda p: p.files[0]["path"] if p.files else ""):
+        if not part.files:
+            continue
+        for i, f in enumerate(part.files):
+            files[f["path"]] = [part.segment, i, f["hash"], f["size"], mtimes[f["path"]]]
+        segments.append(part.segment)
+        chunk_counts[part.segment] = [f["n_chunks"] for f in part.files]
+
+
 def _scan_cache(store: IndexStore, *, fresh: bool) -> ScanCache | None:
     """The scan cache kept next to a local index (:mod:`..scan_cache`); an empty one with ``fresh``; None for a
     remote index."""
@@ -346,7 +365,7 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
                                settings=settings, progress=progress, description="Indexing", runtime=runtime,
                                preread=preread, send_paths=mode == "paths")
         report.where = run.where
-        report.written_by = "workers (they read the files)" if mode == "paths" else "workers"
+        report.written_by = written_by(mode)
         unreadable = list(run.skipped) + [s for part in run.results for s in part.skipped]
         return None, run.results, unreadable
     if not settings.embedding_model:  # written as the batches arrive: memory holds one segment's worth

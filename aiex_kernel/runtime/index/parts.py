@@ -45,7 +45,7 @@ import numpy as np
 from ...core.indexing import IndexedBatch
 from .store import ARRAY_NAMES
 
-__all__ = ["PartWritten", "SegmentWriter", "index_part", "merge_batches", "merge_part", "part_mode"]
+__all__ = ["PartWritten", "SegmentWriter", "index_part", "merge_batches", "merge_part", "part_mode", "written_by"]
 
 
 @dataclass
@@ -157,6 +157,11 @@ def _identity(*paths: str) -> tuple:
         except OSError:
             out.append(None)
     return (socket.gethostname(), *out)
+
+
+def written_by(mode: str) -> str:
+    """A build report's ``written_by`` for segments the workers wrote in ``mode`` (see :func:`part_mode`)."""
+    return "workers (they read the files)" if mode == "paths" else "workers"
 
 
 def part_mode(client, store, settings, root: str) -> str | None:
