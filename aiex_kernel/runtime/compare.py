@@ -35,6 +35,7 @@ async def run_compare(service, request: CompareRequest) -> AsyncIterator[Event]:
     from .providers.fanout import Call
     from .providers.selection import choose_model
     from .providers.streaming import stream_calls
+    from .tokenizers import sent_estimate
     from .service import check_session_name, session_name_for
 
     settings = service.settings()
@@ -128,7 +129,9 @@ async def run_compare(service, request: CompareRequest) -> AsyncIterator[Event]:
                 answered = Answered(session, now(), turn=turn, text=item.text, model=item.model,
                                     provider=item.provider, finish_reason=item.finish_reason,
                                     input_tokens=item.input_tokens, output_tokens=item.output_tokens,
-                                    cost_usd=item.cost_usd, latency_s=item.latency_s, ttft_s=item.ttft_s)
+                                    cost_usd=item.cost_usd, latency_s=item.latency_s, ttft_s=item.ttft_s,
+                                    estimated_tokens=sent_estimate(calls[slot].spec.name, choices[slot].model,
+                                                                   plan.requests[slot]))
                 service.append(answered)
                 finals[slot] = answered
                 yield answered

@@ -558,11 +558,13 @@ class AssistantService:
         if final is None:
             yield self._failed(session, turn, AiexError(f"{choice.id} ended its stream without an answer."))
             return
+        from .tokenizers import sent_estimate
+
         answered = Answered(session, time.time(), turn=turn, text=final.text, model=final.model,
                             provider=final.provider, finish_reason=final.finish_reason,
                             input_tokens=final.input_tokens, output_tokens=final.output_tokens,
                             cost_usd=final.cost_usd, latency_s=final.latency_s, ttft_s=final.ttft_s,
-                            estimated_tokens=_sent_estimate(choice, plan.request))
+                            estimated_tokens=sent_estimate(choice.spec.name, choice.model, plan.request))
         self.append(answered)
         yield answered
 
@@ -576,18 +578,6 @@ class AssistantService:
         if store:
             self.append(failed)
         return failed
-
-
-def _sent_estimate(choice, request) -> float | None:
-    """The raw estimate of what was sent, for the providers whose tokens aiex estimates (to recalibrate it)."""
-    from ..core.token_estimates import family_for, raw_estimate
-    from .tokenizers import _encoding_for
-
-    provider = choice.spec.name
-    if provider == "local" or (provider not in ("anthropic", "ollama") and _encoding_for(choice.model or "")):
-        return None  # counted exactly
-    text = (request.system or "") + "\n".join(m.content for m in request.messages)
-    return round(raw_estimate(text, family_for(provider, choice.model)), 1)
 
 
 def raise_failed(event: Failed) -> None:

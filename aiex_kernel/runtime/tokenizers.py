@@ -101,6 +101,25 @@ def _encoding_for(model: str) -> str | None:
     return None
 
 
+def exact_encoding(provider: str | None, model: str | None) -> str | None:
+    """The offline tokenizer's encoding that counts ``provider:model`` exactly; None where aiex estimates
+    (Anthropic, Ollama, unknown models) or the embedded model counts itself (``local``)."""
+    if provider in ("anthropic", "ollama", "local"):
+        return None
+    return _encoding_for(model or "")
+
+
+def sent_estimate(provider: str, model: str | None, request) -> float | None:
+    """aiex's raw token estimate of a request to ``provider:model``, recorded beside the ``input_tokens`` its
+    answer reports (to recalibrate that family's margin); None for models counted exactly."""
+    if provider == "local" or exact_encoding(provider, model):
+        return None
+    from ..core.token_estimates import family_for, raw_estimate
+
+    text = (request.system or "") + "\n".join(m.content for m in request.messages)
+    return round(raw_estimate(text, family_for(provider, model)), 1)
+
+
 def token_counter(provider: str | None, model: str | None, settings=None) -> TokenCounter:
     """The best offline counter for ``provider:model`` (``settings`` configure the embedded model's process)."""
     if provider == "local":
@@ -110,7 +129,7 @@ def token_counter(provider: str | None, model: str | None, settings=None) -> Tok
         local = provider_specs(settings)["local"].build() if settings is not None else LocalProvider()
         process = local.process()
         return TokenCounter(lambda text: process.count([text])[0], "smollm2 (llama.cpp)", True)
-    encoding = _encoding_for(model or "") if provider not in ("anthropic", "ollama") else None
+    encoding = exact_encoding(provider, model)
     if encoding is not None:
         try:
             count = _bpe(encoding)

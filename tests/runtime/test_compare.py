@@ -61,6 +61,22 @@ def test_every_slot_ends_in_an_answer_or_an_error(servers):
     svc.close()
 
 
+def test_estimated_models_record_their_estimate_beside_the_reported_count(servers, monkeypatch):
+    """Anthropic has no offline tokenizer: each compared answer stores aiex's estimate of what was sent, beside
+    the input_tokens the answer reports, so the family's margin recalibrates; an exactly counted model stores none."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-compare")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", servers["fine"].url)
+    svc = service()
+    _, finals = by_slot(list(svc.compare_sync(CompareRequest(prompt="explain the cart total " * 20,
+                                                              models=("anthropic:claude-sonnet-4-0",
+                                                                      "openai:gpt-4o-mini"), context=NO_CONTEXT))))
+    claude, gpt = finals["anthropic:claude-sonnet-4-0"], finals["openai:gpt-4o-mini"]
+    assert isinstance(claude, ev.Answered) and claude.input_tokens > 0 and claude.estimated_tokens > 20
+    assert gpt.estimated_tokens is None  # o200k counts it exactly
+    assert svc.log.estimates("anthropic") == [(claude.estimated_tokens, claude.input_tokens)]
+    svc.close()
+
+
 def test_the_breaker_opens_after_failures_and_closes_after_the_cooldown(servers, monkeypatch):
     from aiex_kernel.core import breaker
 
