@@ -132,8 +132,11 @@ class TreeWatch:
 
     def _run(self) -> None:
         try:
+            import logging
+
             import watchfiles
 
+            logging.getLogger("watchfiles").setLevel(logging.WARNING)  # not "N changes detected" in a kernel's log
             for changes in watchfiles.watch(self.root, watch_filter=None, debounce=50, step=5, rust_timeout=0,
                                             stop_event=self._stop, raise_interrupt=False, force_polling=False,
                                             ignore_permission_denied=True):
