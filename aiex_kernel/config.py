@@ -168,6 +168,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     """Where the project's index lives: a path or fsspec URL (default <root>/.aiex/index)."""
     embedding_model: str | None = None
     """Embed chunks with this model for ranking, e.g. ollama:nomic-embed-text (default: none)."""
+    watch_files: bool = True
+    """In a kernel or server, learn which files changed from the OS instead of statting them all."""
     context_budget: _Count = 4096
     """Tokens of project context sent with a question."""
     redact_secrets: bool = True

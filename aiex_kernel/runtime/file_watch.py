@@ -19,7 +19,10 @@ Correctness first. A scan that trusts the watcher must give what a full scan wou
 * a full scan instead whenever that is not enough: an ignore file changed, the tree
   has symbolic links inside the root (a path may stand for another), more than
   ``MAX_CHANGES`` changes piled up, the barrier was not seen within ``BARRIER_S``,
-  or the watcher stopped. ``--rebuild`` always scans.
+  the watcher stopped, or the last full scan is ``FULL_SCAN_S`` old. ``--rebuild``
+  always scans. A project on a network or FUSE filesystem, whose changes made on
+  other machines the OS never reports, is never watched (nor with ``watch_files``
+  off).
 
 Processes opt in with :func:`enable` (the IPython extension and the MCP server do);
 one-shot CLI commands never start a watcher. The skip counts of a watched scan are
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,11 +47,16 @@ __all__ = ["enable", "enabled", "project_scan", "stop_all", "TreeWatch"]
 #: changes held before the watcher gives up on them (a checkout of a whole branch): then a full scan
 MAX_CHANGES = 10_000
 #: seconds a scan waits for the watcher to confirm it is up to date
-BARRIER_S = 2.0
+BARRIER_S = 5.0
 #: seconds a new watcher may take to start watching (a very large tree), else scans stay full
 START_S = 10.0
 #: directories re-listed at most in one scan from changes, else a full scan
 MAX_DIRECTORIES = 64
+#: seconds after which a scan is a full one again anyway (belt and braces: nothing the OS failed to say lasts)
+FULL_SCAN_S = 600.0
+#: filesystems whose changes made on other machines the OS never reports (and FUSE, which may not)
+REMOTE_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "afs", "9p", "ceph", "glusterfs", "lustre",
+                                "gpfs", "beegfs", "davfs", "sshfs"})
 #: watchers kept at once in one process (the oldest is stopped)
 MAX_WATCHES = 4
 
@@ -95,6 +104,7 @@ class TreeWatch:
         self.files: dict = {}
         self.skipped = None
         self.skipped_paths: list = []
+        self.scanned_at = 0.0  #: when the last full scan was remembered (time.monotonic())
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -197,6 +207,7 @@ class TreeWatch:
         return {p[len(prefix):].replace(os.sep, "/") for p in pending if p.startswith(prefix)}
 
     def remember(self, scan: Scan) -> None:
+        self.scanned_at = time.monotonic()
         self.files = {f.relpath: f for f in scan.files}
         self.skipped = scan.skipped
         self.skipped_paths = scan.skipped_paths
@@ -209,16 +220,17 @@ class TreeWatch:
 
 
 def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[], Scan], *,
-                 fresh: bool = False) -> tuple[Scan, bool]:
+                 fresh: bool = False, allowed: bool = True) -> tuple[Scan, bool]:
     """``(scan, watched)``: the scan of ``paths`` under ``sandbox``, from the project's watcher when this process
-    watches (:func:`enable`) and the watcher can be trusted; else ``full_scan()`` (and a watcher started first,
-    for next time)."""
-    if not _enabled or list(paths) not in ([], ["."]):
+    watches (:func:`enable`, and ``allowed``: the ``watch_files`` setting) and the watcher can be trusted; else
+    ``full_scan()`` (and a watcher started first, for next time)."""
+    if not (_enabled and allowed) or list(paths) not in ([], ["."]) or not _notifies(sandbox.root):
         return full_scan(), False
     key = (str(sandbox.root), tuple(sandbox.allow_secrets), sandbox.max_file_bytes)
     with _lock:
         watch = _watches.get(key)
-    if watch is not None and not fresh and watch.skipped is not None:
+    if (watch is not None and not fresh and watch.skipped is not None
+            and time.monotonic() - watch.scanned_at < FULL_SCAN_S):
         changed = watch.take()
         if changed is not None:
             scan = _apply(sandbox, watch, changed)
@@ -235,6 +247,26 @@ def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[],
         else:
             watch.remember(scan)
     return scan, False
+
+
+_FILESYSTEMS: dict[str, bool] = {}
+
+
+def _notifies(root: Path) -> bool:
+    """Whether the filesystem holding ``root`` reports every change (not a network or FUSE one)."""
+    key = str(root)
+    if key not in _FILESYSTEMS:
+        try:
+            import psutil
+
+            mounts = sorted(psutil.disk_partitions(all=True), key=lambda m: len(m.mountpoint), reverse=True)
+            mount = next((m for m in mounts if key == m.mountpoint or key.startswith(m.mountpoint.rstrip(os.sep) + os.sep)),
+                         None)
+            fstype = (mount.fstype if mount is not None else "").lower()
+            _FILESYSTEMS[key] = not (fstype in REMOTE_FILESYSTEMS or fstype.startswith(("fuse", "nfs")))
+        except Exception:  # noqa: BLE001 - cannot tell: scan in full, which is always right
+            _FILESYSTEMS[key] = False
+    return _FILESYSTEMS[key]
 
 
 def _start(key: tuple, root: Path) -> TreeWatch | None:

@@ -99,6 +99,33 @@ def test_an_ignore_file_a_link_or_too_many_changes_mean_a_full_scan(tmp_path, wa
     assert not file_watch._watches
 
 
+def test_the_setting_a_network_filesystem_or_an_old_scan_mean_a_full_scan(tmp_path, watching, monkeypatch):
+    from collections import namedtuple
+
+    import psutil
+
+    build = Builds(project(tmp_path / "proj"))
+    build()
+    assert build().watched
+    monkeypatch.setattr(file_watch, "FULL_SCAN_S", 0.0)  # the last full scan is too old: scanned again
+    assert not build().watched
+    monkeypatch.setattr(file_watch, "FULL_SCAN_S", 600.0)
+    assert build().watched
+
+    off = Builds(project(tmp_path / "off"))
+    off.settings = load_settings(off.root, watch_files=False)
+    off()
+    assert not off().watched and str(off.root) not in {k[0] for k in file_watch._watches}
+
+    mount = namedtuple("sdiskpart", "device mountpoint fstype opts")
+    remote = project(tmp_path / "remote")
+    monkeypatch.setattr(psutil, "disk_partitions", lambda all=False: [mount("/", "/", "ext4", ""),
+                                                                      mount("srv:/x", str(remote), "nfs4", "")])
+    on_nfs = Builds(remote)
+    on_nfs()
+    assert not on_nfs().watched  # changes made on another machine would never be reported
+
+
 def test_one_shot_processes_never_watch(tmp_path):
     build = Builds(project(tmp_path / "proj"))
     build()

@@ -220,7 +220,7 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
         return sandbox.scan(list(paths), cache=scan_cache, on_file=stream.found)
 
     # a long-lived process asks its watcher which directories changed (:mod:`..file_watch`)
-    scan, report.watched = project_scan(sandbox, paths, full_scan, fresh=rebuild)
+    scan, report.watched = project_scan(sandbox, paths, full_scan, fresh=rebuild, allowed=settings.watch_files)
     report.skipped.update(scan.skipped)
     seen = {f.relpath for f in scan.files}
     in_scope = scope_test(scopes)
