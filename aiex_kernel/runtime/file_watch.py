@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the sandbox is imported when a scan runs: enable() stays cheap
     from .sandbox import Sandbox, Scan
 
-__all__ = ["enable", "enabled", "project_scan", "stop_all", "TreeWatch"]
+__all__ = ["enable", "project_scan", "stop_all", "TreeWatch"]
 
 #: changes held before the watcher gives up on them (a checkout of a whole branch): then a full scan
 MAX_CHANGES = 10_000
@@ -71,10 +71,6 @@ def enable(on: bool = True) -> None:
     _enabled = on
     if not on:
         stop_all()
-
-
-def enabled() -> bool:
-    return _enabled
 
 
 def stop_all() -> None:
@@ -117,17 +113,11 @@ class TreeWatch:
             return False
         self._thread = threading.Thread(target=self._run, name=f"aiex-watch {self.root}", daemon=True)
         self._thread.start()
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.daemon = True
-        timer.start()
-        try:
-            while not deadline.is_set() and not self.dead:
-                if self.barrier(0.05):
-                    return True
-            return False
-        finally:
-            timer.cancel()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.dead:
+            if self.barrier(0.05):
+                return True
+        return False
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,6 +136,11 @@ class TreeWatch:
 
             import watchfiles
 
+            from .sandbox import NEVER_ENTERED
+
+            def never_entered(rel: str) -> bool:  # the index's own writes, git's: not changes
+                return any(p in NEVER_ENTERED for p in rel.split(os.sep))
+
             logging.getLogger("watchfiles").setLevel(logging.WARNING)  # not "N changes detected" in a kernel's log
             for changes in watchfiles.watch(self.root, watch_filter=None, debounce=50, step=5, rust_timeout=0,
                                             stop_event=self._stop, raise_interrupt=False, force_polling=False,
@@ -155,7 +150,7 @@ class TreeWatch:
                     for _, path in changes:
                         if path == self.marker:
                             seen = self._read_marker()
-                        elif not self._overflow and not _never_entered(path[len(self.root):]):
+                        elif not self._overflow and not never_entered(path[len(self.root):]):
                             self._pending.add(path)
                             if len(self._pending) > MAX_CHANGES:
                                 self._overflow = True
@@ -294,15 +289,15 @@ def _drop(key: tuple) -> None:
 
 def _apply(sandbox: Sandbox, watch: TreeWatch, changed: set[str]) -> Scan | None:
     """The last scan updated with ``changed``, as a full scan would give it; None when only a full scan can."""
-    from .sandbox import IGNORE_FILES, NEVER_ENTERED
+    from .sandbox import IGNORE_FILES
 
     files = watch.files
     lists: set[str] = set()  # directories whose own files are listed again
     trees: set[str] = set()  # directories scanned whole (new, or changed themselves)
     for rel in changed:
         parts = rel.split("/")
-        if not rel or any(p in NEVER_ENTERED for p in parts):
-            continue  # aiex's own files (the index, this watcher's marker) and git's
+        if not rel:
+            continue
         if parts[-1] in IGNORE_FILES:
             return None
         full = os.path.join(sandbox.root, rel)
@@ -338,15 +333,6 @@ def _apply(sandbox: Sandbox, watch: TreeWatch, changed: set[str]) -> Scan | None
             updated.update((f.relpath, f) for f in found.files)
     watch.files = updated
     return watch.as_scan()
-
-
-def _never_entered(path: str) -> bool:
-    """Whether ``path`` (below the root) lies in a directory no scan enters (the index's own writes, git's):
-    not a change."""
-    from .sandbox import NEVER_ENTERED
-
-    parts = path.split(os.sep)
-    return any(p in NEVER_ENTERED for p in parts)
 
 
 def _under(files: dict, rel: str) -> bool:
