@@ -351,3 +351,30 @@ def test_top_level_code_reaches_the_context(tmp_path):
     result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
                               "where is the RETRY_POLICY defined", 300, token_counter("openai", "gpt-4o"))
     assert "RETRY_POLICY = {'max': 3}" in result.text and result.tokens <= 300
+
+
+def test_a_method_shown_in_full_says_which_class_and_function_it_is_in(tmp_path):
+    root = tmp_path / "nested"
+    filler = "".join(f"        x{i} = compute_step_{i}(value)\n" for i in range(60))  # a long outer function
+    others = "".join(f"\n\ndef encode_header_{i}(value):\n    return encoded_form(value, {i})\n" for i in range(12))
+    write(root, {"pyproject.toml": "", "app/server.py": (
+        "class RequestHandler:\n"
+        "    def handle(self):\n"
+        "        status = 200\n"
+        f"{filler}"
+        "        def write_chunked_body(data):\n"
+        "            return encode_chunked_transfer(data)\n"
+        "        return status\n"
+        f"{others}")})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "how is `write_chunked_body` encoded?", 200, token_counter("openai", "gpt-4o"))
+    shown = [(s["name"], s["level"]) for s in result.sources]
+    # the nested function in full, then the function and the class it lies in (which share none of the
+    # question's words), as signatures, before the functions that only say "encoded"
+    assert shown[:3] == [("RequestHandler.handle.write_chunked_body", "full"),
+                         ("RequestHandler.handle", "signature"), ("RequestHandler", "signature")]
+    text = result.text
+    assert text.index("`class RequestHandler:`") < text.index("`def handle(self):`") < text.index(
+        "def write_chunked_body(data):")
+    assert "x59 = compute_step_59" not in text and result.tokens <= 200

@@ -109,8 +109,6 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             sources[path] = _read_current(sandbox, path, view.files[file_index], stale)
         return sources[path]
 
-    full: list[Piece] = []
-    signatures: list[Piece] = []
     ordered: list[Piece] = []  #: full and signature pieces in rank order
     taken: dict[str, list[tuple[int, int]]] = {}
     spent = 0
@@ -132,7 +130,6 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             if text and spent + cost <= share * budget:
                 piece = Piece(chunk.path, "full", 0,
                               f"top-level code (outside the definitions):\n```{chunk.language}\n{text}\n```", cid)
-                full.append(piece)
                 ordered.append(piece)
                 spent += cost
             continue
@@ -145,15 +142,19 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             data = source(chunk.path, int(arrays["chunk_file"][cid]))
         if data is not None:
             piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data), cid)
-            full.append(piece)
             taken.setdefault(chunk.path, []).append((chunk.start_line, chunk.end_line))
             spent += chunk.tokens
-        else:
-            piece = Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid)
-            signatures.append(piece)
-            # a container shown only as its signature: its own relevant members come right after it
-            queue.extend(reversed(_members(arrays, scores, cid, chunk)))
-        ordered.append(piece)
+            ordered.append(piece)
+            # a method or a nested function: the signatures of its class or function say where it lives
+            for parent in _enclosing(arrays, cid):
+                if parent not in seen_ids:
+                    seen_ids.add(parent)
+                    outer = records.get(parent) or records.setdefault(parent, view.chunks([parent])[parent])
+                    ordered.append(Piece(outer.path, "signature", outer.start_line, _signature_text(outer), parent))
+            continue
+        ordered.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
+        # a container shown only as its signature: its own relevant members come right after it
+        queue.extend(reversed(_members(arrays, scores, cid, chunk)))
 
     fitted = fit(ordered, budget, counter.count, estimate=estimate_tokens)
     if len(fitted.pieces) == len(ordered):  # room left: add outlines (or summaries)
@@ -176,6 +177,16 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
 _CONTAINERS = set(CONTAINER_KINDS)
 #: members of a container promoted right after its signature, at most
 MAX_MEMBERS = 3
+
+
+def _enclosing(arrays, cid: int) -> list[int]:
+    """The definitions chunk ``cid`` lies in (its class, the function it is nested in), innermost first."""
+    start, end = arrays["chunk_start_line"][cid], arrays["chunk_end_line"][cid]
+    near = np.flatnonzero(arrays["chunk_file"] == arrays["chunk_file"][cid])
+    around = near[(arrays["chunk_start_line"][near] <= start) & (arrays["chunk_end_line"][near] >= end)
+                  & (near != cid) & (arrays["chunk_kind"][near] != _MODULE)]
+    order = np.lexsort((arrays["chunk_end_line"][around], -arrays["chunk_start_line"][around]))
+    return [int(i) for i in around[order]]
 
 
 def _members(arrays, scores: np.ndarray, cid: int, chunk: Chunk) -> list[int]:
