@@ -24,6 +24,14 @@ Correctness first. A scan that trusts the watcher must give what a full scan wou
   other machines the OS never reports, is never watched (nor with ``watch_files``
   off).
 
+A watcher starts in the background: the first build waits for it at most
+``START_WAIT_S`` (a small tree's watcher is up in tens of milliseconds), then scans in
+full without it. Only a full scan that began after the watcher was up is a base to
+scan from changes, so on a very large tree the next build scans in full once more
+and the ones after ask the watcher. A watcher not up within ``START_S``, or one that
+stopped (too many inotify watches, say), leaves the scans full; a new one is tried
+after ``FULL_SCAN_S``.
+
 Processes opt in with :func:`enable` (the IPython extension and the MCP server do);
 one-shot CLI commands never start a watcher. The skip counts of a watched scan are
 those of the last full scan.
@@ -50,6 +58,8 @@ MAX_CHANGES = 10_000
 BARRIER_S = 5.0
 #: seconds a new watcher may take to start watching (a very large tree), else scans stay full
 START_S = 10.0
+#: seconds a build waits for a new watcher before it scans in full without it (the watcher starts on meanwhile)
+START_WAIT_S = 0.5
 #: directories re-listed at most in one scan from changes, else a full scan
 MAX_DIRECTORIES = 64
 #: seconds after which a scan is a full one again anyway (belt and braces: nothing the OS failed to say lasts)
@@ -101,26 +111,56 @@ class TreeWatch:
         self.skipped = None
         self.skipped_paths: list = []
         self.scanned_at = 0.0  #: when the last full scan was remembered (time.monotonic())
+        self.started_at = 0.0  #: when the watcher was started (time.monotonic())
+        self.ready_at: float | None = None  #: when it was first seen to report changes
+        #: whether the last full scan began after the watcher was up: only then can changes update it
+        self.trusted = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self, timeout: float = START_S) -> bool:
-        """Start watching; True once the watcher has shown it reports changes (the first barrier seen)."""
+    def start(self, timeout: float | None = None, wait: float | None = None) -> bool:
+        """Start watching; True once the watcher has shown it reports changes (the first barrier seen).
+
+        ``timeout`` (default ``START_S``): how long it may take, else it is stopped. ``wait``: seconds to wait
+        for it here (default: all of ``timeout``); past them a thread of its own goes on waiting.
+        """
+        timeout = START_S if timeout is None else timeout
+        self.started_at = time.monotonic()
         try:
             os.makedirs(os.path.dirname(self.marker), exist_ok=True)
         except OSError as exc:
             self.error = f"cannot write {self.marker}: {exc.strerror or exc}"
+            self.dead = True
             return False
         self._thread = threading.Thread(target=self._run, name=f"aiex-watch {self.root}", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.dead:
-            if self.barrier(0.05):
-                return True
+        deadline = self.started_at + timeout
+        if self._until_ready(min(deadline, self.started_at + (timeout if wait is None else wait))):
+            return True
+        if wait is not None and wait < timeout and not self.dead:
+            threading.Thread(target=self._until_ready, args=(deadline, timeout), name=f"aiex-watch-start {self.root}",
+                             daemon=True).start()
+        else:
+            self._give_up(timeout)
         return False
+
+    def _until_ready(self, deadline: float, give_up_after: float | None = None) -> bool:
+        while time.monotonic() < deadline and not self.dead and not self._stop.is_set():
+            if self.barrier(0.05):
+                self.ready_at = time.monotonic()
+                return True
+        if give_up_after is not None:
+            self._give_up(give_up_after)
+        return False
+
+    def _give_up(self, timeout: float) -> None:
+        if not self._stop.is_set():
+            self.error = self.error or f"the watcher was not up within {timeout:g} s"
+            self.stop()
 
     def stop(self) -> None:
         self._stop.set()
+        self.dead = True
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
@@ -189,6 +229,11 @@ class TreeWatch:
         with self._cond:
             return self._cond.wait_for(lambda: self._seen >= number or self.dead, timeout) and not self.dead
 
+    def discard(self) -> None:
+        """Forget what is pending (a full scan is about to see it anyway)."""
+        with self._cond:
+            self._overflow, self._pending = False, set()
+
     def take(self) -> set[str] | None:
         """The paths (relative to the root) changed since the last take, or None when they cannot be trusted."""
         if self.dead or not self.barrier():
@@ -201,7 +246,9 @@ class TreeWatch:
         prefix = self.root.rstrip(os.sep) + os.sep
         return {p[len(prefix):].replace(os.sep, "/") for p in pending if p.startswith(prefix)}
 
-    def remember(self, scan: Scan) -> None:
+    def remember(self, scan: Scan, started: float) -> None:
+        """Keep the full ``scan`` that began at ``started`` (time.monotonic()) to update from changes."""
+        self.trusted = self.ready_at is not None and self.ready_at <= started and not self.dead
         self.scanned_at = time.monotonic()
         self.files = {f.relpath: f for f in scan.files}
         self.skipped = scan.skipped
@@ -224,23 +271,24 @@ def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[],
     key = (str(sandbox.root), tuple(sandbox.allow_secrets), sandbox.max_file_bytes)
     with _lock:
         watch = _watches.get(key)
-    if (watch is not None and not fresh and watch.skipped is not None
+    if (watch is not None and watch.trusted and not fresh and watch.skipped is not None
             and time.monotonic() - watch.scanned_at < FULL_SCAN_S):
         changed = watch.take()
         if changed is not None:
             scan = _apply(sandbox, watch, changed)
             if scan is not None:
                 return scan, True
-    elif watch is not None and not watch.dead:
-        watch.take()  # what is pending now, the full scan below sees anyway
-    if watch is None or watch.dead:
+    if watch is None or (watch.dead and time.monotonic() - watch.started_at >= FULL_SCAN_S):
         watch = _start(key, sandbox.root)
+    elif not watch.dead:
+        watch.discard()  # what is pending now, the full scan below sees anyway
+    started = time.monotonic()
     scan = full_scan()
-    if watch is not None:
-        if scan.linked:  # a path may stand for another: this tree is never scanned from changes
-            _drop(key)
+    if not watch.dead:
+        if scan.linked:  # a path may stand for another: this tree is not scanned from changes (for a while)
+            watch.stop()
         else:
-            watch.remember(scan)
+            watch.remember(scan, started)
     return scan, False
 
 
@@ -264,11 +312,10 @@ def _notifies(root: Path) -> bool:
     return _FILESYSTEMS[key]
 
 
-def _start(key: tuple, root: Path) -> TreeWatch | None:
+def _start(key: tuple, root: Path) -> TreeWatch:
+    """A new watcher for ``key``, kept even when it failed (so it is not tried again at every build)."""
     watch = TreeWatch(root)
-    if not watch.start():
-        watch.stop()
-        return None
+    watch.start(wait=START_WAIT_S)
     with _lock:
         old = _watches.pop(key, None)
         _watches[key] = watch
@@ -278,13 +325,6 @@ def _start(key: tuple, root: Path) -> TreeWatch | None:
         if w is not None:
             w.stop()
     return watch
-
-
-def _drop(key: tuple) -> None:
-    with _lock:
-        watch = _watches.pop(key, None)
-    if watch is not None:
-        watch.stop()
 
 
 def _apply(sandbox: Sandbox, watch: TreeWatch, changed: set[str]) -> Scan | None:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
@@ -96,7 +97,36 @@ def test_an_ignore_file_a_link_or_too_many_changes_mean_a_full_scan(tmp_path, wa
     assert build().watched
     os.symlink(root / "pkg", root / "alias")  # a path may stand for another now: never scanned from changes
     assert not build().watched and not build().watched
-    assert not file_watch._watches
+    (watch,) = file_watch._watches.values()  # kept, stopped: not started again at every build
+    assert watch.dead and not watch._thread.is_alive()
+
+
+def test_a_watcher_slow_to_start_never_holds_a_build_up(tmp_path, watching, monkeypatch):
+    monkeypatch.setattr(file_watch, "START_WAIT_S", 0.0)  # as on a very large tree: the build does not wait
+    build = Builds(project(tmp_path / "proj"))
+    root = build.root
+    assert not build().watched
+    (watch,) = file_watch._watches.values()
+    deadline = time.monotonic() + 5
+    while watch.ready_at is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watch.ready_at is not None  # up now, from a thread of its own
+    # the first scan began before the watcher was up, so a change made meanwhile may be unknown to it: one
+    # more full scan, then the watcher
+    write(root, "pkg/core.py", "def core():\n    return 3\n")
+    report = build()
+    assert not report.watched and report.changed == 1
+    write(root, "pkg/new.py", "x = 1\n")
+    report = build()
+    assert report.watched and report.added == 1
+
+    monkeypatch.setattr(file_watch, "START_S", 0.0)  # never up in time: stopped, and scans stay full
+    slow = Builds(project(tmp_path / "slow"))
+    assert not slow().watched
+    (stopped,) = [w for k, w in file_watch._watches.items() if k[0] == str(slow.root)]
+    assert stopped.dead and "not up within" in stopped.error
+    assert not slow().watched and file_watch._watches[next(k for k in file_watch._watches
+                                                              if k[0] == str(slow.root))] is stopped
 
 
 def test_the_setting_a_network_filesystem_or_an_old_scan_mean_a_full_scan(tmp_path, watching, monkeypatch):
