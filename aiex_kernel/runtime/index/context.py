@@ -275,7 +275,7 @@ def _full_text(chunk: Chunk, data: bytes) -> str:
 
 def _signature_text(chunk: Chunk) -> str:
     signature = chunk.signature_line()
-    return f"L{chunk.start_line}-{chunk.end_line} `{signature}` (body elided)"
+    return f"L{chunk.start_line}-{chunk.end_line} `{signature}` …"
 
 
 def _outlines(view: IndexView, file_score: np.ndarray, summaries: dict[str, str] | None) -> list[Piece]:
