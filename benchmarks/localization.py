@@ -33,8 +33,9 @@ asks aiex's context engine the question the way ``aiex show context -q Q --budge
 Splits are fixed by repository in the data, never by this script: **tune** (pallets/click,
 python-attrs/attrs, marshmallow-code/marshmallow, pallets/jinja,
 more-itertools/more-itertools) is for tuning the ranking; **heldout** (psf/requests,
-pallets/werkzeug, encode/httpx, pytest-dev/pluggy, pallets/itsdangerous) judges it, so
-the ranking is not tuned on its own test. Tables are printed per split (tune, heldout,
+pallets/werkzeug, encode/httpx, pytest-dev/pluggy, pallets/itsdangerous, and, mined
+later, benoitc/gunicorn, jpadilla/pyjwt, Pylons/waitress, which no ranking change had
+seen) judges it, so the ranking is not tuned on its own test. Tables are printed per split (tune, heldout,
 all) and budget.
 
 Side by side in the same run, with ``--aider-python PATH`` (or ``AIDER_PYTHON``) naming an

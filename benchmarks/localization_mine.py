@@ -94,6 +94,10 @@ REPOS = {
     "encode/httpx": ("heldout", "BSD-3-Clause", "httpx"),
     "pytest-dev/pluggy": ("heldout", "MIT", "pluggy"),
     "pallets/itsdangerous": ("heldout", "BSD-3-Clause", "itsdangerous"),
+    # added later (``--add``), never looked at while the ranking was tuned
+    "benoitc/gunicorn": ("heldout", "MIT", "gunicorn"),
+    "jpadilla/pyjwt": ("heldout", "MIT", "PyJWT"),
+    "Pylons/waitress": ("heldout", "ZPL-2.1", "waitress"),
 }
 
 MIN_SUBJECT, MAX_SUBJECT = 20, 120
@@ -285,11 +289,14 @@ def spread(items: list, cap: int) -> list:
     return [items[round(i * (len(items) - 1) / (cap - 1))] for i in range(cap)]
 
 
-def mine(mirrors: Path, cap: int, pins: dict[str, str], out: Path = DATA) -> dict:
-    """Mine the cases (no code is stored: each case is pinned to an sdist afterwards, see ``pin_sdists``)."""
+def mine(mirrors: Path, cap: int, pins: dict[str, str], out: Path = DATA, only: list[str] | None = None) -> dict:
+    """Mine the cases (no code is stored: each case is pinned to an sdist afterwards, see ``pin_sdists``) of
+    every repository in REPOS, or of ``only`` those."""
     all_cases = []
     repos = {}
     for repo, (split, licence, package) in REPOS.items():
+        if only is not None and repo not in only:
+            continue
         mirror = mirrors / repo.replace("/", "+") / "repo"
         head = pins.get(repo) or git(mirror, "rev-parse", "HEAD").strip()
         found = candidates(mirror) if not pins.get(repo) else _at(mirror, head)
@@ -726,7 +733,25 @@ def main() -> None:
                              "commits that an sdist holds")
     parser.add_argument("--cache", type=Path, default=CACHE, help="where the sdists are downloaded (%(default)s)")
     parser.add_argument("--out", type=Path, default=DATA, help="where the data goes (default: %(default)s)")
+    parser.add_argument("--add", metavar="REPO,...",
+                        help="mine and pin only these repositories of REPOS and put them into the cases.json there, "
+                             "whose other repositories' cases stay as they are")
     args = parser.parse_args()
+    refill = args.cap if args.refill is None else args.refill
+    if args.add:
+        names = [n.strip() for n in args.add.split(",") if n.strip()]
+        unknown = [n for n in names if n not in REPOS]
+        if unknown:
+            raise SystemExit(f"--add: {', '.join(unknown)} not in REPOS (add them there first, with split, licence "
+                             "and PyPI package)")
+        old = json.loads((args.out / "cases.json").read_text())
+        new = pin_sdists(mine(Path(args.mirrors), args.cap, {}, args.out, only=names), Path(args.mirrors),
+                         args.cache, refill=refill)
+        write_cases({"repos": {**{r: v for r, v in old["repos"].items() if r not in names}, **new["repos"]},
+                     "cases": [c for c in old["cases"] if c["repo"] not in names] + new["cases"],
+                     "dropped": {**{r: v for r, v in old.get("dropped", {}).items() if r not in names},
+                                 **new.get("dropped", {})}}, args.out)
+        return
     if args.pin_sdists:
         doc = json.loads((args.out / "cases.json").read_text())
     else:
@@ -734,7 +759,6 @@ def main() -> None:
         if args.pin:
             pins = {r: v["head"] for r, v in json.loads((args.out / "cases.json").read_text())["repos"].items()}
         doc = mine(Path(args.mirrors), args.cap, pins, args.out)
-    refill = args.cap if args.refill is None else args.refill
     write_cases(pin_sdists(doc, Path(args.mirrors), args.cache, refill=refill), args.out)
 
 
