@@ -10,15 +10,19 @@ re-list only the directories with changes in them.
 
 Correctness first. A scan that trusts the watcher must give what a full scan would:
 
-* **a barrier**: before taking the changes, a marker file under ``<root>/.aiex`` is
-  replaced and the watcher's thread is waited for until it has seen that, so every
+* **a barrier**: before taking the changes, a new marker file under ``<root>/.aiex``
+  (one name per barrier, so a late event of an older one never stands for it) is
+  created and the watcher's thread is waited for until it has seen that, so every
   change made before the build is in hand (the OS reports them in order);
+* every watch or none: a watcher that cannot add the watch of some directory (the
+  inotify watch limit, a directory removed meanwhile, one it may not read) stops, and
+  scans stay full; a scan interrupted halfway (Ctrl-C in a kernel) is never a base;
 * only what can be redone locally: a changed file re-lists its directory (with the
   same sandbox rules: ignore files above it, secrets, sizes), a new or changed
   directory is scanned whole, a removed one drops every file under it;
 * a full scan instead whenever that is not enough: an ignore file changed, the tree
   has symbolic links inside the root (a path may stand for another), more than
-  ``MAX_CHANGES`` changes piled up, the barrier was not seen within ``BARRIER_S``,
+  ``MAX_CHANGES`` events (of any path but the index's own) piled up, the barrier was not seen within ``BARRIER_S``,
   the watcher stopped, or the last full scan is ``FULL_SCAN_S`` old. ``--rebuild``
   always scans. A project on a network or FUSE filesystem, whose changes made on
   other machines the OS never reports, is never watched (nor with ``watch_files``
@@ -29,8 +33,10 @@ A watcher starts in the background: the first build waits for it at most
 full without it. Only a full scan that began after the watcher was up is a base to
 scan from changes, so on a very large tree the next build scans in full once more
 and the ones after ask the watcher. A watcher not up within ``START_S``, or one that
-stopped (too many inotify watches, say), leaves the scans full; a new one is tried
-after ``FULL_SCAN_S``.
+stopped, leaves the scans full; a new one is tried after ``FULL_SCAN_S``. What the
+OS drops without a word (an inotify queue overflow, which watchfiles does not pass
+on, or a watch limit hit on a directory made later) is caught only as a burst of
+events or by the ``FULL_SCAN_S`` full scan.
 
 Processes opt in with :func:`enable` (the IPython extension and the MCP server do);
 one-shot CLI commands never start a watcher. The skip counts of a watched scan are
@@ -39,6 +45,7 @@ those of the last full scan.
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 import time
@@ -99,6 +106,7 @@ class TreeWatch:
         self.marker = os.path.join(self.root, ".aiex", f".watch-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self._pending: set[str] = set()
         self._overflow = False
+        self._events = 0  #: events since the last take, of every path
         self._seen = 0  #: the last barrier number the thread saw
         self._sent = 0
         self._cond = threading.Condition()
@@ -158,17 +166,20 @@ class TreeWatch:
             self.error = self.error or f"the watcher was not up within {timeout:g} s"
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop watching; ``wait``: for the thread to end (it may still be adding the watches of a large tree,
+        so a build does not wait)."""
         self._stop.set()
         self.dead = True
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join(timeout=2)
-        try:
-            os.unlink(self.marker)
-        except OSError:
-            pass
+        for path in glob.glob(glob.escape(self.marker) + ".*"):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def _run(self) -> None:
         try:
@@ -182,19 +193,28 @@ class TreeWatch:
                 return any(p in NEVER_ENTERED for p in rel.split(os.sep))
 
             logging.getLogger("watchfiles").setLevel(logging.WARNING)  # not "N changes detected" in a kernel's log
+            barrier_prefix = self.marker + "."
+            own = os.path.join(self.root, ".aiex") + os.sep
+            # ignore_permission_denied=False: watchfiles would otherwise ignore *every* error of adding the watches
+            # (the inotify watch limit, a directory removed meanwhile) and watch part of the tree; an error ends
+            # this watcher instead, and scans stay full
             for changes in watchfiles.watch(self.root, watch_filter=None, debounce=50, step=5, rust_timeout=0,
                                             stop_event=self._stop, raise_interrupt=False, force_polling=False,
-                                            ignore_permission_denied=True):
+                                            ignore_permission_denied=False):
                 seen = None
                 with self._cond:
-                    for _, path in changes:
-                        if path == self.marker:
-                            seen = self._read_marker()
+                    # every event but the index's own writes (git's too: a checkout is a flood like any other)
+                    self._events += sum(1 for _, path in changes if not path.startswith(own))
+                    if self._events > MAX_CHANGES and not self._overflow:
+                        self._overflow = True
+                        self._pending.clear()
+                    for change, path in changes:
+                        if path.startswith(barrier_prefix):
+                            number = path[len(barrier_prefix):]
+                            if number.isdigit() and change != watchfiles.Change.deleted:
+                                seen = max(seen or 0, int(number))
                         elif not self._overflow and not never_entered(path[len(self.root):]):
                             self._pending.add(path)
-                            if len(self._pending) > MAX_CHANGES:
-                                self._overflow = True
-                                self._pending.clear()
                     if seen is not None and seen > self._seen:
                         self._seen = seen
                     self._cond.notify_all()
@@ -205,34 +225,42 @@ class TreeWatch:
                 self.dead = True
                 self._cond.notify_all()
 
-    def _read_marker(self) -> int | None:
-        try:
-            with open(self.marker, encoding="ascii") as fh:
-                return int(fh.read() or 0)
-        except (OSError, ValueError):
-            return None
-
     # -- changes -----------------------------------------------------------------------------------
 
     def barrier(self, timeout: float = BARRIER_S) -> bool:
-        """Replace the marker and wait until the thread has seen it: every change before is then pending."""
+        """Create a new marker file and wait until the thread has seen it: every change before is then pending.
+
+        Each barrier has a file of its own (``<marker>.<n>``), so the event of an older one that arrives late
+        can never stand for a newer one."""
+        if self._stop.is_set():
+            return False
         with self._cond:
             self._sent += 1
             number = self._sent
-        tmp = f"{self.marker}.tmp"
+        path = f"{self.marker}.{number}"
         try:
-            with open(tmp, "w", encoding="ascii") as fh:
-                fh.write(str(number))
-            os.replace(tmp, self.marker)
-        except OSError:
+            try:
+                open(path, "x").close()
+            except FileNotFoundError:  # .aiex was removed: made again
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "x").close()
+        except OSError as exc:
+            self.error = f"cannot write {path}: {exc.strerror or exc}"
+            self.stop(wait=False)  # never trusted again; a new watcher is tried later
             return False
-        with self._cond:
-            return self._cond.wait_for(lambda: self._seen >= number or self.dead, timeout) and not self.dead
+        try:
+            with self._cond:
+                return self._cond.wait_for(lambda: self._seen >= number or self.dead, timeout) and not self.dead
+        finally:
+            try:
+                os.unlink(path)  # its removal is reported too, and ignored
+            except OSError:
+                pass
 
     def discard(self) -> None:
         """Forget what is pending (a full scan is about to see it anyway)."""
         with self._cond:
-            self._overflow, self._pending = False, set()
+            self._overflow, self._pending, self._events = False, set(), 0
 
     def take(self) -> set[str] | None:
         """The paths (relative to the root) changed since the last take, or None when they cannot be trusted."""
@@ -240,7 +268,7 @@ class TreeWatch:
             return None
         with self._cond:
             overflow, pending = self._overflow, self._pending
-            self._overflow, self._pending = False, set()
+            self._overflow, self._pending, self._events = False, set(), 0
         if overflow:
             return None
         prefix = self.root.rstrip(os.sep) + os.sep
@@ -273,11 +301,17 @@ def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[],
         watch = _watches.get(key)
     if (watch is not None and watch.trusted and not fresh and watch.skipped is not None
             and time.monotonic() - watch.scanned_at < FULL_SCAN_S):
+        # untrusted until this scan is done: one interrupted halfway (KeyboardInterrupt in a kernel) has taken
+        # the changes without applying them
+        watch.trusted = False
         changed = watch.take()
         if changed is not None:
             scan = _apply(sandbox, watch, changed)
             if scan is not None:
+                watch.trusted = True
                 return scan, True
+    elif watch is not None:
+        watch.trusted = False
     if watch is None or (watch.dead and time.monotonic() - watch.started_at >= FULL_SCAN_S):
         watch = _start(key, sandbox.root)
     elif not watch.dead:
@@ -286,7 +320,7 @@ def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[],
     scan = full_scan()
     if not watch.dead:
         if scan.linked:  # a path may stand for another: this tree is not scanned from changes (for a while)
-            watch.stop()
+            watch.stop(wait=False)
         else:
             watch.remember(scan, started)
     return scan, False
@@ -323,7 +357,7 @@ def _start(key: tuple, root: Path) -> TreeWatch:
         stopped = [_watches.pop(k) for k in extra]
     for w in [old, *stopped]:
         if w is not None:
-            w.stop()
+            w.stop(wait=False)
     return watch
 
 

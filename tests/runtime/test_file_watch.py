@@ -98,7 +98,9 @@ def test_an_ignore_file_a_link_or_too_many_changes_mean_a_full_scan(tmp_path, wa
     os.symlink(root / "pkg", root / "alias")  # a path may stand for another now: never scanned from changes
     assert not build().watched and not build().watched
     (watch,) = file_watch._watches.values()  # kept, stopped: not started again at every build
+    watch._thread.join(timeout=5)  # the build did not wait for its thread to end
     assert watch.dead and not watch._thread.is_alive()
+    assert not list((root / ".aiex").glob(".watch-*"))  # no barrier's marker left behind
 
 
 def test_a_watcher_slow_to_start_never_holds_a_build_up(tmp_path, watching, monkeypatch):
@@ -186,3 +188,23 @@ def test_any_sequence_of_changes_scans_like_a_full_scan(tmp_path_factory, watchi
             elif op == "mkdir":
                 (root / folder).mkdir(parents=True, exist_ok=True)
         build()  # Builds compares the index with a full scan every time
+
+
+def test_a_scan_interrupted_halfway_is_never_a_base(tmp_path, watching, monkeypatch):
+    build = Builds(project(tmp_path / "proj"))
+    root = build.root
+    build()
+    assert build().watched
+    write(root, "pkg/core.py", "def core():\n    return 5\n")
+    apply = file_watch._apply
+
+    def interrupted(*args, **kwargs):  # Ctrl-C in a kernel once the watcher's changes were taken
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(file_watch, "_apply", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build()
+    monkeypatch.setattr(file_watch, "_apply", apply)
+    report = build()  # the changes taken were never applied: a full scan finds the edit
+    assert not report.watched and report.changed == 1
+    assert build().watched
