@@ -22,8 +22,9 @@ Correctness first. A scan that trusts the watcher must give what a full scan wou
   directory is scanned whole, a removed one drops every file under it;
 * a full scan instead whenever that is not enough: an ignore file changed, the tree
   has symbolic links inside the root (a path may stand for another), more than
-  ``MAX_CHANGES`` events (of any path but the index's own) piled up, the barrier was not seen within ``BARRIER_S``,
-  the watcher stopped, or the last full scan is ``FULL_SCAN_S`` old. ``--rebuild``
+  ``MAX_CHANGES`` events (of any path but the index's own) piled up, the barrier was
+  not seen within ``BARRIER_S``, the watcher stopped, or the last full scan is
+  ``FULL_SCAN_S`` old. ``--rebuild``
   always scans. A project on a network or FUSE filesystem, whose changes made on
   other machines the OS never reports, is never watched (nor with ``watch_files``
   off).
@@ -106,7 +107,7 @@ class TreeWatch:
         self.marker = os.path.join(self.root, ".aiex", f".watch-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self._pending: set[str] = set()
         self._overflow = False
-        self._events = 0  #: events since the last take, of every path
+        self._events = 0  #: events since the last take, of every path but the index's own
         self._seen = 0  #: the last barrier number the thread saw
         self._sent = 0
         self._cond = threading.Condition()
@@ -299,19 +300,18 @@ def project_scan(sandbox: Sandbox, paths: Sequence[str], full_scan: Callable[[],
     key = (str(sandbox.root), tuple(sandbox.allow_secrets), sandbox.max_file_bytes)
     with _lock:
         watch = _watches.get(key)
-    if (watch is not None and watch.trusted and not fresh and watch.skipped is not None
-            and time.monotonic() - watch.scanned_at < FULL_SCAN_S):
+    trusted = watch is not None and watch.trusted
+    if watch is not None:
         # untrusted until this scan is done: one interrupted halfway (KeyboardInterrupt in a kernel) has taken
-        # the changes without applying them
+        # or discarded the changes without applying them
         watch.trusted = False
+    if trusted and not fresh and watch.skipped is not None and time.monotonic() - watch.scanned_at < FULL_SCAN_S:
         changed = watch.take()
         if changed is not None:
             scan = _apply(sandbox, watch, changed)
             if scan is not None:
                 watch.trusted = True
                 return scan, True
-    elif watch is not None:
-        watch.trusted = False
     if watch is None or (watch.dead and time.monotonic() - watch.started_at >= FULL_SCAN_S):
         watch = _start(key, sandbox.root)
     elif not watch.dead:
