@@ -103,7 +103,8 @@ def test_version_mismatch_warns_and_missing_aiex_raises(dask_cluster, monkeypatc
 def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_die():
     """The local cluster aiex starts (worker processes): no HTTP server on 8787 (no 'Port 8787 is already
     in use' warning in a second kernel), workers outside our process group and deaf to SIGINT (a kernel
-    interrupt), and a cluster whose workers are gone is replaced before the next job instead of hanging."""
+    interrupt), and a cluster whose workers are gone is replaced before the next job instead of hanging.
+    Without the dashboard nothing can show the workers' statistical profile, so they do not take one."""
     import os
     import signal
     import warnings
@@ -122,6 +123,8 @@ def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_
             client = rt.ensure_workers()
         assert not [w for w in caught if "8787" in str(w.message)]
         (pid,) = client.run(os.getpid).values()
+        (profiling,) = client.run(lambda dask_worker: sorted(dask_worker.periodic_callbacks)).values()
+        assert "heartbeat" in profiling and "profile" not in profiling and "profile-cycle" not in profiling
         assert os.getsid(pid) != os.getsid(0) and os.getpgid(pid) != os.getpgid(0)
         with open(f"/proc/{pid}/status") as fh:
             ignored = int(next(line for line in fh if line.startswith("SigIgn:")).split()[1], 16)
