@@ -10,6 +10,7 @@ import gc
 import hashlib
 import json
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -26,6 +27,8 @@ FLAG_STRUCTURED = 2
 KINDS = ("module", "function", "method", "class", "struct", "impl", "interface", "trait", "enum", "macro",
          "object", "type", "other")
 _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+#: a chunk's CHUNK_FIELDS values as a tuple, in one call
+_FIELDS = attrgetter(*CHUNK_FIELDS)
 
 
 def name_flags(name: str) -> int:
@@ -67,7 +70,7 @@ def index_batch(items: list[tuple[str, bytes]]) -> IndexedBatch:
 def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
     out = IndexedBatch()
     texts: list[bytes] = []
-    records: list[list] = []
+    records: list[tuple] = []
     chunk_file: list[int] = []
     kinds: list[int] = []
     names: list[int] = []
@@ -82,7 +85,7 @@ def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
         spans = [(c.start_byte, c.end_byte) for c in fc.chunks]
         for chunk, ranges in zip(fc.chunks, own_ranges(spans)):
             texts.append(b" ".join(source[a:b] for a, b in ranges))
-            records.append([getattr(chunk, name) for name in CHUNK_FIELDS])
+            records.append(_FIELDS(chunk))
             chunk_file.append(file_index)
             kinds.append(_KIND_CODE.get(chunk.kind, _KIND_CODE["other"]))
             names.append(term_hash(chunk.name.lower().strip("_")))
