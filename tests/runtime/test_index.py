@@ -354,6 +354,26 @@ def test_top_level_code_reaches_the_context(tmp_path):
     assert "RETRY_POLICY = {'max': 3}" in result.text and result.tokens <= 300
 
 
+def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
+    """A candidate shown without its body is one line: its start line and its head, a long parameter list
+    cut, so a budget holds many of them; the name and the first parameters stay."""
+    from aiex_kernel.runtime.index.context import SIGNATURE_LINE_CHARS
+
+    params = ", ".join(f"option_number_{i}: int = {i}" for i in range(30))
+    filler = "\n".join(f"    step_{i} = {i}" for i in range(200))
+    root = tmp_path / "long"
+    write(root, {"pyproject.toml": "",
+                 "lib/configure.py": f"def configure_everything({params}):\n{filler}\n    return step_0\n"})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "how does configure_everything work", 120, token_counter("openai", "gpt-4o"))
+    assert [(s["name"], s["level"]) for s in result.sources] == [("configure_everything", "signature")]
+    (line,) = [ln for ln in result.text.splitlines() if ln.startswith("L1 ")]
+    assert re.fullmatch(r"L1 def configure_everything\(option_number_0: int = 0, option_number_1: .*… …", line)
+    assert len(line) == len("L1 ") + SIGNATURE_LINE_CHARS + len(" …")
+    assert "step_0" not in result.text and result.tokens <= 120
+
+
 def test_a_method_shown_in_full_says_which_class_and_function_it_is_in(tmp_path):
     root = tmp_path / "nested"
     filler = "".join(f"        x{i} = compute_step_{i}(value)\n" for i in range(60))  # a long outer function
