@@ -106,6 +106,12 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     stale: set[str] = set()
     sources: dict[str, bytes | None] = {}
 
+    def record(cid: int) -> Chunk:
+        """The chunk record of ``cid`` (a candidate's was read with the others; a member or parent on demand)."""
+        if cid not in records:
+            records[cid] = view.chunks([cid])[cid]
+        return records[cid]
+
     def source(path: str, file_index: int) -> bytes | None:
         if path not in sources:
             sources[path] = _read_current(sandbox, path, view.files[file_index], stale)
@@ -122,9 +128,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         if cid in seen_ids:
             continue
         seen_ids.add(cid)
-        chunk = records.get(cid)
-        if chunk is None:
-            chunk = records[cid] = view.chunks([cid])[cid]
+        chunk = record(cid)
         if chunk.kind == "module":  # its own code: imports, constants, top-level statements
             data = source(chunk.path, int(arrays["chunk_file"][cid]))
             text = _module_text(view, cid, data) if data is not None else ""
@@ -151,7 +155,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             for parent in _enclosing(arrays, cid):
                 if parent not in seen_ids:
                     seen_ids.add(parent)
-                    outer = records.get(parent) or records.setdefault(parent, view.chunks([parent])[parent])
+                    outer = record(parent)
                     ordered.append(Piece(outer.path, "signature", outer.start_line, _signature_text(outer), parent))
             continue
         ordered.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
