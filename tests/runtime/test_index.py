@@ -400,3 +400,29 @@ def test_a_method_shown_in_full_says_which_class_and_function_it_is_in(tmp_path)
     assert text.index("class RequestHandler: …") < text.index("def handle(self): …") < text.index(
         "def write_chunked_body(data):")
     assert "x59 = compute_step_59" not in text and result.tokens <= 200
+
+
+def test_the_function_the_best_match_calls_is_listed_right_after_it(tmp_path):
+    """The best chunk shown in full often hands the work to a function that shares none of the question's
+    words ("launch" -> open_url): the first project function it calls comes next, as a signature, unless the
+    name is defined in several files (which one is meant is unknown); a decorator is not a call of the body."""
+    root = tmp_path / "callee"
+    others = "".join(f"\n\ndef launch_step_{i}(url):\n    return 'launch on windows {i}'\n" for i in range(15))
+    write(root, {"pyproject.toml": "",
+                 "lib/termui.py": ("from ._impl import open_url\nfrom .cache import cached\n\n\n"
+                                   "@cached(size=3)\ndef launch(url, wait=False):\n"
+                                   "    \"\"\"Launch the url in the browser; on windows too.\"\"\"\n"
+                                   "    render_page(url)\n    return open_url(url, wait)\n" + others),
+                 "lib/_impl.py": "def open_url(address, block):\n" + "".join(
+                     f"    step_{i} = start_process(address, {i})\n" for i in range(30)) + "    return step_0\n",
+                 "lib/cache.py": "def cached(size):\n    return lambda f: f\n",
+                 "lib/a.py": "def render_page(x):\n    return x\n",
+                 "lib/b.py": "def render_page(y):\n    return y\n"})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "the launch function fails on windows", 160, token_counter("openai", "gpt-4o"))
+    shown = [(s["name"], s["level"]) for s in result.sources]
+    assert shown[:2] == [("launch", "full"), ("open_url", "signature")], shown
+    assert "L1 def open_url(address, block): …" in result.text
+    names = {name for name, _ in shown}
+    assert "cached" not in names and "render_page" not in names and result.tokens <= 160

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
 from collections.abc import Sequence
@@ -123,6 +124,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     share = full_share(budget)
     queue = list(reversed(ranked.tolist()))  #: popped from the end: the most relevant first
     seen_ids: set[int] = set()
+    callee_listed = False  #: the first full piece's callee, listed once
     while queue:
         cid = queue.pop()
         if cid in seen_ids:
@@ -157,6 +159,14 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
                     seen_ids.add(parent)
                     outer = record(parent)
                     ordered.append(Piece(outer.path, "signature", outer.start_line, _signature_text(outer), parent))
+            if not callee_listed:
+                # the best full piece often hands the work to a function it calls ("launch" -> open_url)
+                callee_listed = True
+                callee = _first_callee(view, cid, chunk.name, piece.text, seen_ids)
+                if callee is not None:
+                    seen_ids.add(callee)
+                    inner = record(callee)
+                    ordered.append(Piece(inner.path, "signature", inner.start_line, _signature_text(inner), callee))
             continue
         ordered.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
         # a container shown only as its signature: its own relevant members come right after it
@@ -181,6 +191,34 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
 
 
 _CONTAINERS = set(CONTAINER_KINDS)
+#: a call: a name and its opening parenthesis
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def _first_callee(view: IndexView, cid: int, name: str, code: str, seen: set[int]) -> int | None:
+    """The first definition that chunk ``cid`` (named ``name``, its ``code`` shown) calls and that is not
+    ``seen`` yet: one its own file defines, or the only one of that name in the project (a name several
+    files define says nothing about which one is meant). Decorators are not calls of the body."""
+    from ...core.terms import STOP, term_hash
+
+    arrays = view.arrays
+    body = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("@"))
+    called = [n for n in dict.fromkeys(_CALL.findall(body)) if n != name and n.lower() not in STOP]
+    if not called:
+        return None
+    order, hashes = view.name_order()
+    own_file = arrays["chunk_file"][cid]
+    for n in called:
+        h = term_hash(n.lower().strip("_"))
+        lo, hi = np.searchsorted(hashes, [h, h + 1])
+        found = [int(i) for i in order[lo:hi] if i != cid and arrays["chunk_kind"][i] != _MODULE]
+        here = [i for i in found if arrays["chunk_file"][i] == own_file]
+        pick = here[0] if here else found[0] if len(found) == 1 else None
+        if pick is not None and pick not in seen:
+            return pick
+    return None
+
+
 #: members of a container promoted right after its signature, at most
 MAX_MEMBERS = 3
 
