@@ -196,9 +196,10 @@ _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
 
 def _first_callee(view: IndexView, cid: int, name: str, code: str, seen: set[int]) -> int | None:
-    """The first definition that chunk ``cid`` (named ``name``, its ``code`` shown) calls and that is not
-    ``seen`` yet: one its own file defines, or the only one of that name in the project (a name several
-    files define says nothing about which one is meant). Decorators are not calls of the body."""
+    """The first definition that chunk ``cid`` (named ``name``, its ``code`` shown) calls (or, for a class,
+    derives from) and that is not ``seen`` yet: one its own file defines, or the only one of that name in the
+    project (a name several files define says nothing about which one is meant). Decorators are not calls of
+    the body."""
     from ...core.terms import STOP, term_hash
 
     arrays = view.arrays
@@ -206,14 +207,15 @@ def _first_callee(view: IndexView, cid: int, name: str, code: str, seen: set[int
     called = [n for n in dict.fromkeys(_CALL.findall(body)) if n != name and n.lower() not in STOP]
     if not called:
         return None
-    order, hashes = view.name_order()
+    hashes = [term_hash(n.lower().strip("_")) for n in called]
+    names = arrays["chunk_name"]
+    defined = np.flatnonzero(np.isin(names, np.asarray(hashes, dtype=np.uint32)) & (arrays["chunk_kind"] != _MODULE))
+    defined = defined[defined != cid]
     own_file = arrays["chunk_file"][cid]
-    for n in called:
-        h = term_hash(n.lower().strip("_"))
-        lo, hi = np.searchsorted(hashes, [h, h + 1])
-        found = [int(i) for i in order[lo:hi] if i != cid and arrays["chunk_kind"][i] != _MODULE]
-        here = [i for i in found if arrays["chunk_file"][i] == own_file]
-        pick = here[0] if here else found[0] if len(found) == 1 else None
+    for h in hashes:
+        found = defined[names[defined] == h]
+        here = found[arrays["chunk_file"][found] == own_file]
+        pick = int(here[0]) if len(here) else int(found[0]) if len(found) == 1 else None
         if pick is not None and pick not in seen:
             return pick
     return None

@@ -26,7 +26,6 @@ class IndexView:
     global_rank: np.ndarray | None = None  #: the files' PageRank without personalisation (with the graph)
     _graph: object = field(default=None, repr=False)
     _tests: np.ndarray | None = field(default=None, repr=False)
-    _names: tuple | None = field(default=None, repr=False)
 
     @property
     def n_chunks(self) -> int:
@@ -51,14 +50,6 @@ class IndexView:
         if "written_at" in self.manifest:
             save_graph(self.store, self.manifest, self._graph, self.global_rank)
         return self._graph
-
-    def name_order(self) -> tuple[np.ndarray, np.ndarray]:
-        """The chunks sorted by their name's hash, and those hashes (to find a name's definitions), once per
-        loaded index."""
-        if self._names is None:
-            order = np.argsort(self.arrays["chunk_name"], kind="stable")
-            self._names = order, self.arrays["chunk_name"][order].astype(np.int64)
-        return self._names
 
     def test_files(self) -> np.ndarray:
         """Which files are test (or example, docs, benchmark) code, once per loaded index."""
