@@ -26,6 +26,8 @@ __all__ = ["ContextResult", "assemble_context"]
 MAX_CANDIDATES = 300
 #: characters of a signature line at most (the rest of a long parameter list is cut)
 SIGNATURE_LINE_CHARS = 120
+#: lines of a docstring shown in full; a longer one keeps its first paragraph (one line fewer, at most)
+DOCSTRING_LINES = 5
 #: files given an outline
 MAX_OUTLINES = 200
 #: definitions listed in one outline
@@ -125,6 +127,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     queue = list(reversed(ranked.tolist()))  #: popped from the end: the most relevant first
     seen_ids: set[int] = set()
     callee_listed = False  #: the first full piece's callee, listed once
+    callee_piece: Piece | None = None  #: its signature, replaced if it comes up later and fits in full
     while queue:
         cid = queue.pop()
         if cid in seen_ids:
@@ -149,9 +152,11 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         if not overlaps and spent + chunk.tokens <= share * budget:
             data = source(chunk.path, int(arrays["chunk_file"][cid]))
         if data is not None:
+            if callee_piece is not None and callee_piece.chunk == cid:  # listed as the callee: now in full
+                ordered.remove(callee_piece)
             piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data), cid)
             taken.setdefault(chunk.path, []).append((chunk.start_line, chunk.end_line))
-            spent += chunk.tokens
+            spent += estimate_tokens(piece.text)  # what is sent: a long docstring is cut
             ordered.append(piece)
             # a method or a nested function: the signatures of its class or function say where it lives
             for parent in _enclosing(arrays, cid):
@@ -164,9 +169,11 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
                 callee_listed = True
                 callee = _first_callee(view, cid, chunk.name, piece.text, seen_ids)
                 if callee is not None:
-                    seen_ids.add(callee)
                     inner = record(callee)
-                    ordered.append(Piece(inner.path, "signature", inner.start_line, _signature_text(inner), callee))
+                    callee_piece = Piece(inner.path, "signature", inner.start_line, _signature_text(inner), callee)
+                    ordered.append(callee_piece)
+            continue
+        if callee_piece is not None and callee_piece.chunk == cid:  # already listed as the callee
             continue
         ordered.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
         # a container shown only as its signature: its own relevant members come right after it
@@ -311,11 +318,45 @@ def _module_text(view: IndexView, cid: int, data: bytes) -> str:
     return "\n".join(out).strip()
 
 
+def _cut_docstring(code: str) -> str:
+    """A Python definition's ``code`` with a docstring longer than DOCSTRING_LINES cut to its first paragraph
+    (DOCSTRING_LINES - 1 lines at most) and a line saying how many lines were cut; the code unchanged when it
+    does not parse on its own or has no long docstring."""
+    import ast
+
+    if '"""' not in code and "'''" not in code:
+        return code
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    node = tree.body[0] if len(tree.body) == 1 else None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) or not node.body:
+        return code
+    first = node.body[0]
+    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        return code
+    start, end = first.lineno, first.end_lineno  # 1-based, inclusive
+    if end - start + 1 <= DOCSTRING_LINES:
+        return code
+    lines = code.splitlines()
+    doc = lines[start - 1:end]
+    kept = next((i for i, line in enumerate(doc) if i and not line.strip()), len(doc))  # the first paragraph
+    kept = min(kept, DOCSTRING_LINES - 1)
+    indent = doc[0][: len(doc[0]) - len(doc[0].lstrip())]
+    quote = "'''" if "'''" in doc[0] and '"""' not in doc[0] else '"""'
+    marker = f"{indent}… ({end - start + 1 - kept} docstring lines cut){quote}"
+    return "\n".join([*lines[: start - 1], *doc[:kept], marker, *lines[end:]])
+
+
 def _full_text(chunk: Chunk, data: bytes) -> str:
     start = data.rfind(b"\n", 0, chunk.start_byte) + 1
     end = data.find(b"\n", max(chunk.end_byte - 1, 0))
     code = data[start: end if end >= 0 else len(data)].decode("utf-8", "replace")
     code = textwrap.dedent(code).rstrip()
+    if chunk.language == "python":
+        code = _cut_docstring(code)
     return f"lines {chunk.start_line}-{chunk.end_line}:\n```{chunk.language}\n{code}\n```"
 
 
