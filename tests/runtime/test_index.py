@@ -456,3 +456,19 @@ def test_a_long_docstring_is_cut_to_its_first_paragraph_in_a_full_body(tmp_path)
             '    … (32 docstring lines cut)"""\n    total = sum(line.price for line in order.lines)\n') in text
     assert "detail line" not in text and DOCSTRING_LINES < 33
     assert 'def format_total(total):\n    """Format a total of an invoice."""\n    return' in text
+
+
+def test_cutting_a_docstring_never_loses_code_around_odd_line_breaks():
+    """Form feeds are no line breaks to Python, and CRLF files count lines as LF ones: the cut lands inside the
+    docstring, and every line of code after it stays."""
+    from aiex_kernel.runtime.index.context import _cut_docstring
+
+    feed = 'def f(x):\n    """Sum.\n\n    a\n    b\x0c\n    c\n    d\n    """\n    y = x\x0c + 1\n    return y\n'
+    assert _cut_docstring(feed) == ('def f(x):\n    """Sum.\n    … (6 docstring lines cut)"""\n'
+                                    '    y = x\x0c + 1\n    return y\n')
+    crlf = "def g():\r\n    '''One.\r\n    two\r\n    three\r\n    four\r\n    five\r\n    '''\r\n    return 2\r\n"
+    assert _cut_docstring(crlf) == ("def g():\n    '''One.\n    two\n    three\n    four\n"
+                                    "    … (2 docstring lines cut)'''\n    return 2\n")
+    short = 'def h():\n    """Short."""\n    return 3\n'
+    broken = 'def k(:\n    """A\n\n    b\n    c\n    d\n    e\n    """\n'
+    assert _cut_docstring(short) == short and _cut_docstring(broken) == broken

@@ -326,6 +326,7 @@ def _cut_docstring(code: str) -> str:
 
     if '"""' not in code and "'''" not in code:
         return code
+    code = code.replace("\r\n", "\n").replace("\r", "\n")  # the newlines ast counts lines by, and no others
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError):
@@ -340,7 +341,7 @@ def _cut_docstring(code: str) -> str:
     start, end = first.lineno, first.end_lineno  # 1-based, inclusive
     if end - start + 1 <= DOCSTRING_LINES:
         return code
-    lines = code.splitlines()
+    lines = code.split("\n")  # not splitlines(): a form feed in the code is no line break to ast
     doc = lines[start - 1:end]
     kept = next((i for i, line in enumerate(doc) if i and not line.strip()), len(doc))  # the first paragraph
     kept = min(kept, DOCSTRING_LINES - 1)
