@@ -15,7 +15,7 @@ from operator import attrgetter
 import numpy as np
 
 from .chunking import CHUNK_FIELDS, FileChunks, chunk_source
-from .terms import chunk_postings, own_ranges, term_hash
+from .terms import chunk_postings, name_hash, own_ranges
 
 __all__ = ["FLAG_PRIVATE", "FLAG_STRUCTURED", "KINDS", "IndexedBatch", "content_hash", "index_batch", "name_flags"]
 
@@ -88,7 +88,7 @@ def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
             records.append(_FIELDS(chunk))
             chunk_file.append(file_index)
             kinds.append(_KIND_CODE.get(chunk.kind, _KIND_CODE["other"]))
-            names.append(term_hash(chunk.name.lower().strip("_")))
+            names.append(name_hash(chunk.name))
             flags.append(name_flags(chunk.name))
     postings = chunk_postings(texts)
     dumps = json.JSONEncoder(separators=(",", ":")).encode

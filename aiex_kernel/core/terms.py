@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["QUESTION_STOP", "STOP", "Postings", "chunk_postings", "own_ranges", "query_terms", "term_hash", "terms_of", "word_forms"]
+__all__ = ["QUESTION_STOP", "STOP", "Postings", "chunk_postings", "name_hash", "own_ranges", "query_terms", "term_hash",
+           "terms_of", "word_forms"]
 
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -51,6 +52,12 @@ just only still even already using don doesn didn isn aren wasn won shouldn coul
 
 def term_hash(term: str) -> int:
     return zlib.crc32(term.encode())
+
+
+def name_hash(name: str) -> int:
+    """The hash a definition named ``name`` is indexed under (``chunk_name``): its name lowercased, without
+    leading or trailing underscores, so ``_cancel`` is found as ``cancel``."""
+    return term_hash(name.lower().strip("_"))
 
 
 def terms_of(identifier: str) -> list[str]:

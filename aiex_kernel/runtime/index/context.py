@@ -14,6 +14,7 @@ from ...core.chunking import Chunk
 from ...core.compress import Piece, fit
 from ...core.indexing import KINDS
 from ...core.ranking import CONTAINER_KINDS, QueryTerms, rank_chunks
+from ...core.terms import STOP, name_hash, own_ranges
 from ...core.tokens import estimate_tokens
 from ...errors import SandboxError
 from ..sandbox import Sandbox
@@ -126,7 +127,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     share = full_share(budget)
     queue = list(reversed(ranked.tolist()))  #: popped from the end: the most relevant first
     seen_ids: set[int] = set()
-    callee_listed = False  #: the first full piece's callee, listed once
+    best_sent = False  #: whether the best match went in full (its callee is listed after it, once)
     callee_piece: Piece | None = None  #: its signature, replaced if it comes up later and fits in full
     while queue:
         cid = queue.pop()
@@ -155,7 +156,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             if callee_piece is not None and callee_piece.chunk == cid:  # listed as the callee: now in full
                 ordered.remove(callee_piece)
             # the best match keeps its whole docstring (the question is most likely about it); the others are cut
-            piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data, cut=callee_listed), cid)
+            piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data, cut=best_sent), cid)
             taken.setdefault(chunk.path, []).append((chunk.start_line, chunk.end_line))
             spent += estimate_tokens(piece.text)  # what is sent: a long docstring is cut
             ordered.append(piece)
@@ -165,9 +166,9 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
                     seen_ids.add(parent)
                     outer = record(parent)
                     ordered.append(Piece(outer.path, "signature", outer.start_line, _signature_text(outer), parent))
-            if not callee_listed:
+            if not best_sent:
                 # the best full piece often hands the work to a function it calls ("launch" -> open_url)
-                callee_listed = True
+                best_sent = True
                 callee = _first_callee(view, cid, chunk.name, piece.text, seen_ids)
                 if callee is not None:
                     inner = record(callee)
@@ -208,14 +209,12 @@ def _first_callee(view: IndexView, cid: int, name: str, code: str, seen: set[int
     derives from) and that is not ``seen`` yet: one its own file defines, or the only one of that name in the
     project (a name several files define says nothing about which one is meant). Decorators are not calls of
     the body."""
-    from ...core.terms import STOP, term_hash
-
     arrays = view.arrays
     body = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("@"))
     called = [n for n in dict.fromkeys(_CALL.findall(body)) if n != name and n.lower() not in STOP]
     if not called:
         return None
-    hashes = [term_hash(n.lower().strip("_")) for n in called]
+    hashes = [name_hash(n) for n in called]
     names = arrays["chunk_name"]
     defined = np.flatnonzero(np.isin(names, np.asarray(hashes, dtype=np.uint32)) & (arrays["chunk_kind"] != _MODULE))
     defined = defined[defined != cid]
@@ -303,8 +302,6 @@ def _read_current(sandbox: Sandbox, path: str, entry: dict, stale: set[str]) -> 
 
 def _module_text(view: IndexView, cid: int, data: bytes) -> str:
     """A file's own top-level code: its text outside every definition, blank runs collapsed."""
-    from ...core.terms import own_ranges
-
     arrays = view.arrays
     ids = np.flatnonzero(arrays["chunk_file"] == arrays["chunk_file"][cid]).tolist()
     records = view.chunks(ids)

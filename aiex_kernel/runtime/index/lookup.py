@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.prompts import ObjectFacts
-from ...core.terms import term_hash
+from ...core.terms import name_hash
 from ...errors import UsageError
 from ..sandbox import Sandbox
 from .view import IndexView
@@ -61,7 +61,7 @@ def _at_line(view: IndexView, sandbox: Sandbox, path: str, line: int | None, tar
 
 def _by_name(view: IndexView, sandbox: Sandbox, name: str) -> ObjectFacts:
     last = name.rsplit(".", 1)[-1]
-    ids = np.flatnonzero(view.arrays["chunk_name"] == term_hash(last.lower().strip("_"))).tolist()
+    ids = np.flatnonzero(view.arrays["chunk_name"] == name_hash(last)).tolist()
     chunks = [c for c in view.chunks(ids).values() if c.kind != "module"]
     exact = [c for c in chunks if c.qualname == name or c.name == name]
     dotted = [c for c in chunks if c.qualname.endswith("." + name)]
