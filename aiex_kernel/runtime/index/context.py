@@ -155,8 +155,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         if data is not None:
             if callee_piece is not None and callee_piece.chunk == cid:  # listed as the callee: now in full
                 ordered.remove(callee_piece)
-            # the best match keeps its whole docstring (the question is most likely about it); the others are cut
-            piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data, cut=best_sent), cid)
+            piece = Piece(chunk.path, "full", chunk.start_line, _full_text(chunk, data), cid)
             taken.setdefault(chunk.path, []).append((chunk.start_line, chunk.end_line))
             spent += estimate_tokens(piece.text)  # what is sent: a long docstring is cut
             ordered.append(piece)
@@ -349,12 +348,12 @@ def _cut_docstring(code: str) -> str:
     return "\n".join([*lines[: start - 1], *doc[:kept], marker, *lines[end:]])
 
 
-def _full_text(chunk: Chunk, data: bytes, *, cut: bool = True) -> str:
+def _full_text(chunk: Chunk, data: bytes) -> str:
     start = data.rfind(b"\n", 0, chunk.start_byte) + 1
     end = data.find(b"\n", max(chunk.end_byte - 1, 0))
     code = data[start: end if end >= 0 else len(data)].decode("utf-8", "replace")
     code = textwrap.dedent(code).rstrip()
-    if cut and chunk.language == "python":
+    if chunk.language == "python":
         code = _cut_docstring(code)
     return f"lines {chunk.start_line}-{chunk.end_line}:\n```{chunk.language}\n{code}\n```"
 
