@@ -102,6 +102,14 @@ REPOS = {
     "dateutil/dateutil": ("tune", "Apache-2.0 OR BSD-3-Clause", "python-dateutil"),
     "agronholm/anyio": ("tune", "MIT", "anyio"),
     "hynek/structlog": ("tune", "Apache-2.0 OR MIT", "structlog"),
+    # added together later, when the held-out split had judged eight ranking changes: their split was fixed
+    # before any of their cases was mined (sorted by name, alternately held-out and tuning)
+    "Pylons/webob": ("heldout", "MIT", "WebOb"),
+    "arrow-py/arrow": ("tune", "Apache-2.0", "arrow"),
+    "jd/tenacity": ("heldout", "Apache-2.0", "tenacity"),
+    "mahmoud/boltons": ("tune", "BSD-3-Clause", "boltons"),
+    "pallets/flask": ("heldout", "BSD-3-Clause", "Flask"),
+    "python-poetry/tomlkit": ("tune", "MIT", "tomlkit"),
 }
 
 MIN_SUBJECT, MAX_SUBJECT = 20, 120
