@@ -278,8 +278,6 @@ def _redacted(pieces: list[Piece]) -> list[Piece]:
 
 def _count_redactions(text: str) -> dict[str, int]:
     """Secrets removed from what is actually shown (the markers left in the fitted text), by kind."""
-    import re
-
     out: dict[str, int] = {}
     for kind in re.findall(r"\[REDACTED:([a-z-]+)\]", text):
         out[kind] = out.get(kind, 0) + 1
