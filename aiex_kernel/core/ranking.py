@@ -15,6 +15,12 @@ Besides its own words, a question is searched for their other forms, guessed
 one identifier ("env vars" -> ``envvars``, ``env_vars``), each at a lower weight.
 BM25 normalises length mildly (``b`` = 0.3): the functions a question is about are
 often long ones, and a long body should not lose to a one-line helper that shares a word.
+
+Then pseudo-relevance feedback: the terms that most set the best few chunks apart
+(their share of each chunk, weighted by its score, times their idf), other than the
+question's own, are searched too at a lower weight, so code that shares the best
+matches' vocabulary but none of the question's words ("backoff delay" -> the
+``jitter_spread`` its best match calls) still ranks.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from .chunking import CLASS_KINDS
 from .indexing import KINDS
 from .terms import QUESTION_STOP, STOP, query_terms, term_hash, word_forms
 
-__all__ = ["QueryTerms", "is_test_path", "rank_chunks"]
+__all__ = ["QueryTerms", "is_test_path", "rank_chunks", "term_df"]
 
 #: weight of "this chunk defines a symbol the question names", relative to the best BM25 score
 DEFINITION_BONUS = 1.0
@@ -53,6 +59,11 @@ BM25_B = 0.3
 MEMBER_SHARE = 0.5
 #: BM25 weight of two adjacent words read as one identifier ("env vars" -> envvars, env_vars)
 PAIR_WEIGHT = 0.5
+#: pseudo-relevance feedback: the best FEEDBACK_CHUNKS chunks' FEEDBACK_TERMS most telling terms are searched
+#: too, at FEEDBACK_WEIGHT of the best score (0 turns it off)
+FEEDBACK_WEIGHT = 0.3
+FEEDBACK_CHUNKS = 5
+FEEDBACK_TERMS = 20
 
 _TESTS_ASKED = re.compile(r"\b(tests?|testing|pytest|unittest|fixtures?|conftest|assert\w*|xfail|parametri[sz]\w*)\b",
                           re.IGNORECASE)
@@ -104,9 +115,11 @@ class QueryTerms:
 
 def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior: np.ndarray | None = None,
                 similarity: np.ndarray | None = None, live: np.ndarray | None = None,
-                exclude_kinds: Sequence[int] = (), test_files: np.ndarray | None = None) -> np.ndarray:
+                exclude_kinds: Sequence[int] = (), test_files: np.ndarray | None = None,
+                term_df: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """A relevance score per chunk (higher is better; 0 means unrelated). ``test_files``: per file, whether
-    it holds tests."""
+    it holds tests; ``term_df``: the index's terms (sorted) and how many chunks hold each (``term_df``), which
+    saves the feedback step a pass over the postings."""
     post = arrays["post_chunk"], arrays["post_term"], arrays["post_count"], arrays["chunk_len"]
     if query.form_hashes or query.pair_hashes:  # one pass over all postings, then three small ones
         hit = np.isin(arrays["post_term"], np.asarray([*query.hashes, *query.form_hashes, *query.pair_hashes],
@@ -133,13 +146,58 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
         scores = scores + FILE_PRIOR_WEIGHT * scale * prior[arrays["chunk_file"]]
     if similarity is not None and len(scores):
         scores = scores + EMBEDDING_WEIGHT * scale * np.clip(similarity, 0, 1)
+    factor = np.ones(len(scores))
     if test_files is not None and len(scores) and not query.about_tests:
-        scores = np.where(test_files[arrays["chunk_file"]], scores * TEST_WEIGHT, scores)
+        factor = np.where(test_files[arrays["chunk_file"]], TEST_WEIGHT, factor)
     if len(scores):
-        scores = np.where(arrays["chunk_kind"] == _MODULE, scores * MODULE_WEIGHT, scores)
+        factor = np.where(arrays["chunk_kind"] == _MODULE, factor * MODULE_WEIGHT, factor)
+    if FEEDBACK_WEIGHT and len(scores) and scores.max() > 0:
+        extra = _feedback(arrays, scores * factor, query, live, term_df)
+        if extra.max() > 0:
+            scores = scores + FEEDBACK_WEIGHT * scale * extra / extra.max()
+    scores = scores * factor
     if exclude_kinds:
         scores = np.where(np.isin(arrays["chunk_kind"], list(exclude_kinds)), 0.0, scores)
     return scores
+
+
+def term_df(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The index's term hashes (sorted) and the number of chunks holding each (a term is counted once per
+    chunk in the postings)."""
+    return np.unique(arrays["post_term"], return_counts=True)
+
+
+def _feedback(arrays: dict[str, np.ndarray], scores: np.ndarray, query: QueryTerms, live: np.ndarray | None,
+              term_df: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """BM25 of the terms that most set the best-scoring chunks apart, other than the question's own.
+
+    A term's weight is its share of each top chunk's length, weighted by that chunk's score relative to the
+    best, summed over the top chunks, times its idf (relevance-model feedback, RM3-style).
+    """
+    top = np.argsort(-scores, kind="stable")[:FEEDBACK_CHUNKS]
+    top = top[scores[top] > 0]
+    post_chunk, post_term, post_count = arrays["post_chunk"], arrays["post_term"], arrays["post_count"]
+    is_top = np.zeros(len(scores), dtype=bool)
+    is_top[top] = True
+    mine = np.flatnonzero(is_top[post_chunk])
+    chunks, terms = post_chunk[mine], post_term[mine]
+    share = post_count[mine] / np.maximum(arrays["chunk_len"][chunks], 1) * scores[chunks] / scores[top[0]]
+    known = np.asarray([*query.hashes, *query.form_hashes, *query.pair_hashes], dtype=np.uint32)
+    keep = ~np.isin(terms, known)
+    terms, share = terms[keep], share[keep]
+    if not len(terms):
+        return np.zeros(len(scores))
+    uniq, inverse = np.unique(terms, return_inverse=True)
+    if term_df is not None:  # every term's document frequency, computed once per index
+        known_terms, counts = term_df
+        df = counts[np.searchsorted(known_terms, uniq)]
+    else:
+        at = np.minimum(np.searchsorted(uniq, post_term), len(uniq) - 1)
+        df = np.bincount(at[uniq[at] == post_term], minlength=len(uniq))
+    n = len(arrays["chunk_len"])
+    weight = np.bincount(inverse, weights=share, minlength=len(uniq)) * np.log1p((n - df + 0.5) / (df + 0.5))
+    chosen = uniq[np.argsort(-weight, kind="stable")[:FEEDBACK_TERMS]]
+    return bm25(chosen.tolist(), post_chunk, post_term, post_count, arrays["chunk_len"], live, k1=BM25_K1, b=BM25_B)
 
 
 _MODULE = KINDS.index("module")

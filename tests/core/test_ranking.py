@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
@@ -223,4 +224,44 @@ def test_words_forms_and_pairs_add_up_as_weighted_bm25(bodies, words):
     want = (bm25(q.hashes, *post, **k) + ranking.FORM_WEIGHT * bm25(q.form_hashes, *post, **k)
             + ranking.PAIR_WEIGHT * bm25(q.pair_hashes, *post, **k))
     want = np.where(arrays["chunk_kind"] == 0, want * ranking.MODULE_WEIGHT, want)
-    assert np.allclose(rank_chunks(arrays, q), want, rtol=1e-12, atol=0)
+    with patch.object(ranking, "FEEDBACK_WEIGHT", 0.0):  # feedback adds terms of its own (tested below)
+        assert np.allclose(rank_chunks(arrays, q), want, rtol=1e-12, atol=0)
+
+
+_RETRY = {
+    "net/retry.py": """
+        def backoff_delay(attempt, policy):
+            base = policy.initial_backoff * policy.multiplier ** attempt
+            return jitter_spread(base, policy.jitter_fraction)
+        """,
+    "net/spread.py": """
+        def jitter_spread(value, jitter_fraction):
+            return value * (1 + jitter_fraction * uniform_sample())
+        """,
+    "net/files.py": """
+        def copy_tree(source, target):
+            return shutil_copy(source, target)
+        """,
+}
+
+
+def test_feedback_finds_code_that_shares_the_best_matches_words_but_none_of_the_questions():
+    """`jitter_spread` shares no word with the question, only with the best match: feedback ranks it, and
+    code that shares nothing with either still scores 0."""
+    with patch.object(ranking, "FEEDBACK_WEIGHT", 0.0):
+        without = scores_of(_RETRY, "how long is the backoff delay")
+    with_feedback = scores_of(_RETRY, "how long is the backoff delay")
+    assert without["jitter_spread"] == 0.0 and with_feedback["jitter_spread"] > 0
+    assert with_feedback["copy_tree"] == 0.0
+    assert max(with_feedback, key=with_feedback.get) == "backoff_delay"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=6), min_size=1, max_size=6),
+       st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4))
+def test_feedback_with_the_kept_document_frequencies_scores_as_without(bodies, words):
+    files = {f"pkg/m{i}.py": f"def f{i}():\n    return {' + '.join(body)}\n" for i, body in enumerate(bodies)}
+    arrays, _, tests = indexed(files)
+    q = QueryTerms(" ".join(words))
+    assert np.allclose(rank_chunks(arrays, q, test_files=tests, term_df=ranking.term_df(arrays)),
+                       rank_chunks(arrays, q, test_files=tests), rtol=1e-12, atol=0)

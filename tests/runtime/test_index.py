@@ -261,6 +261,8 @@ def test_a_loaded_version_is_kept_for_the_next_process(project):
     for name, values in fresh.arrays.items():
         assert values.dtype == again.arrays[name].dtype and np.array_equal(values, again.arrays[name]), name
     assert again.chunks([0])[0] == fresh.chunks([0])[0]  # records found through the kept offsets
+    assert again._term_df is not None  # the terms' document frequencies came with it, not computed again
+    assert all(np.array_equal(a, b) for a, b in zip(again.term_df(), fresh.term_df()))
     assert np.array_equal(again.graph().weight, fresh_graph.weight) and np.allclose(again.global_rank,
                                                                                  fresh.global_rank)
 
@@ -372,6 +374,19 @@ def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
     assert re.fullmatch(r"L1 def configure_everything\(option_number_0: int = 0, option_number_1: .*… …", line)
     assert len(line) == len("L1 ") + SIGNATURE_LINE_CHARS + len(" …")
     assert "step_0" not in result.text and result.tokens <= 120
+
+
+def test_a_typed_python_signature_is_listed_without_its_annotations(tmp_path):
+    filler = "\n".join(f"    step_{i} = {i}" for i in range(200))
+    root = tmp_path / "typed"
+    write(root, {"pyproject.toml": "",
+                 "lib/users.py": f"def fetch_user(session: Session, user_id: int, *, retries: int = 3) -> User:\n"
+                                 f"{filler}\n    return step_0\n"})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "how does fetch_user work", 120, token_counter("openai", "gpt-4o"))
+    assert [(s["name"], s["level"]) for s in result.sources] == [("fetch_user", "signature")]
+    assert "L1 def fetch_user(session, user_id, *, retries=3): …" in result.text.splitlines()
 
 
 def test_a_method_shown_in_full_says_which_class_and_function_it_is_in(tmp_path):

@@ -26,6 +26,7 @@ class IndexView:
     global_rank: np.ndarray | None = None  #: the files' PageRank without personalisation (with the graph)
     _graph: object = field(default=None, repr=False)
     _tests: np.ndarray | None = field(default=None, repr=False)
+    _term_df: tuple | None = field(default=None, repr=False)
 
     @property
     def n_chunks(self) -> int:
@@ -59,6 +60,14 @@ class IndexView:
             self._tests = np.fromiter((is_test_path(f["path"]) for f in self.files), dtype=bool,
                                       count=len(self.files))
         return self._tests
+
+    def term_df(self) -> tuple[np.ndarray, np.ndarray]:
+        """The index's terms and how many chunks hold each (``core.ranking.term_df``), once per loaded index."""
+        if self._term_df is None:
+            from ...core.ranking import term_df
+
+            self._term_df = term_df(self.arrays)
+        return self._term_df
 
     def file_prior(self, name_hashes, path_words=(), files=()):
         """Personalised PageRank of the files, towards those a question (or the notebook) is about."""

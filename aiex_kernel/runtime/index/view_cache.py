@@ -4,7 +4,7 @@ Loading the index from its segments means opening every segment's zarr arrays an
 renumbering the live chunks and postings; a fresh ``aiex show context`` process spends
 most of its time there (and importing zarr). So the first process that loads a version
 writes the result as one plain ``.npz`` (no compression; numpy reads it back in one
-pass) with a small JSON sidecar, under ``<index>/views/<stamp>.npz``, and later
+pass), with each term's document frequency (for the ranking's feedback step) and a small JSON sidecar, under ``<index>/views/<stamp>.npz``, and later
 processes read that instead. The file graph and its PageRank go the same way, under
 ``<index>/graph/<stamp>.npz``.
 
@@ -85,6 +85,7 @@ def save_view(view) -> None:
     arrays["chunk_local"] = view.chunk_local
     for i, seg in enumerate(view.segments):
         arrays[f"offsets_{i}"] = seg.record_offset
+    arrays["df_terms"], arrays["df_counts"] = view.term_df()  # the feedback step's document frequencies
     meta = {"format": VIEW_FORMAT, "stamp": stamp_of(view.manifest), "files": view.files,
             "segments": [seg.id for seg in view.segments], "embedding_model": view.embedding_model}
     try:
@@ -108,10 +109,13 @@ def load_view(store, manifest: dict):
             or meta.get("segments") != list(manifest["segments"]) or len(meta["files"]) > len(manifest["files"])):
         return None
     segments = [Segment(seg_id, [], {}, arrays[f"offsets_{i}"]) for i, seg_id in enumerate(meta["segments"])]
-    return IndexView(store=store, manifest=manifest, files=meta["files"],
+    view = IndexView(store=store, manifest=manifest, files=meta["files"],
                      arrays={name[2:]: values for name, values in arrays.items() if name.startswith("a_")},
                      chunk_segment=arrays["chunk_segment"], chunk_local=arrays["chunk_local"], segments=segments,
                      embedding_model=meta.get("embedding_model"))
+    if "df_terms" in arrays and "df_counts" in arrays:  # absent from a view an older aiex kept: computed then
+        view._term_df = arrays["df_terms"], arrays["df_counts"]
+    return view
 
 
 # -- the file graph -------------------------------------------------------------------------------

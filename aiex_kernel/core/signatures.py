@@ -1,0 +1,51 @@
+"""Signatures shown without their bodies, made short: a candidate listed costs fewer tokens, so more fit."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+__all__ = ["DEFAULT_CHARS", "python_head"]
+
+#: a parameter's default shown in a compact signature up to this many characters (a longer one is "…")
+DEFAULT_CHARS = 12
+
+
+def python_head(signature: str) -> str | None:
+    """A Python function's head without its annotations (``def send(self, request, stream=False, **kwargs)``),
+    decorators by name only; None when it does not parse on its own (or is not a function)."""
+    code = textwrap.dedent(signature).rstrip()
+    if not code.endswith(":"):
+        return None
+    try:
+        node = ast.parse(code + "\n    pass").body[0]
+    except (SyntaxError, ValueError, IndexError, RecursionError):
+        return None
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    a = node.args
+
+    def shown(arg, default=None) -> str:
+        if default is None:
+            return arg.arg
+        text = ast.unparse(default)
+        return f"{arg.arg}={text if len(text) <= DEFAULT_CHARS else '…'}"
+
+    positional = [*a.posonlyargs, *a.args]
+    defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
+    params = [shown(p, d) for p, d in zip(positional, defaults)]
+    if a.posonlyargs:
+        params.insert(len(a.posonlyargs), "/")
+    if a.vararg:
+        params.append(f"*{a.vararg.arg}")
+    elif a.kwonlyargs:
+        params.append("*")
+    params += [shown(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    if a.kwarg:
+        params.append(f"**{a.kwarg.arg}")
+    decorators = []
+    for d in node.decorator_list:
+        target = d.func if isinstance(d, ast.Call) else d
+        decorators.append("@" + ast.unparse(target))
+    prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+    return " ".join([*decorators, f"{prefix} {node.name}({', '.join(params)}):"])

@@ -1,0 +1,61 @@
+"""Short Python signatures for candidates listed without their bodies."""
+
+from __future__ import annotations
+
+import ast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aiex_kernel.core.signatures import DEFAULT_CHARS, python_head
+
+
+def test_annotations_and_return_types_go_names_and_short_defaults_stay():
+    head = python_head("def parse_statements(\n    self, end_tokens: t.Tuple[str, ...], drop_needle: bool = False\n"
+                       ") -> t.Union[nodes.Node, t.List[nodes.Node]]:")
+    assert head == "def parse_statements(self, end_tokens, drop_needle=False):"
+
+
+def test_every_kind_of_parameter_keeps_its_marker():
+    head = python_head("async def call(a, b: int = 1, /, c=2, *args: str, d, e='x', **kw: object) -> None:")
+    assert head == "async def call(a, b=1, /, c=2, *args, d, e='x', **kw):"
+    assert python_head("def only_keywords(*, key: str = 'k'):") == "def only_keywords(*, key='k'):"
+
+
+def test_long_defaults_are_elided_and_decorators_keep_their_names():
+    long_default = "x" * (DEFAULT_CHARS + 5)
+    head = python_head(f"@app.route('/users', methods=['GET'])\n@property\ndef users(self, q='{long_default}'):")
+    assert head == "@app.route @property def users(self, q=…):"
+
+
+def test_what_is_not_a_whole_function_head_is_left_to_the_caller():
+    assert python_head("class Context(Base, metaclass=Meta):") is None
+    assert python_head("def cut_off(first, second, thi…") is None  # a head cut short by the chunker
+    assert python_head("def broken(:") is None
+    assert python_head("") is None
+
+
+_NAME = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n not in {
+    "if", "in", "is", "or", "as", "def", "for", "and", "not", "del", "try", "with", "from", "else", "elif",
+    "pass", "none", "true", "false", "class", "while", "yield", "async", "await", "raise", "break", "global",
+    "lambda", "return", "assert", "import", "except", "finally", "continue", "nonlocal"})
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_NAME, min_size=0, max_size=6, unique=True), st.integers(0, 6), st.booleans(), st.booleans())
+def test_the_short_head_is_itself_a_function_head_with_the_same_parameters(names, typed, star, kwargs):
+    """Whatever the parameters, the short head parses, and names the same parameters in the same order."""
+    params = [f"{n}: list[int] = [1, 2, 3]" if i < typed else n for i, n in enumerate(names)]
+    # parameters with defaults must come last: sort the typed (defaulted) ones after the plain ones
+    params = [p for p in params if "=" not in p] + [p for p in params if "=" in p]
+    if star:
+        params.append("*rest: str")
+    if kwargs:
+        params.append("**options: object")
+    head = python_head(f"def target({', '.join(params)}) -> dict[str, int]:")
+    assert head is not None and ":" not in head[:-1].split("(", 1)[1]
+    tree = ast.parse(head + "\n    pass").body[0]
+    got = [a.arg for a in [*tree.args.args, *([tree.args.vararg] if tree.args.vararg else []),
+                            *([tree.args.kwarg] if tree.args.kwarg else [])]]
+    want = [p.split(":")[0].split("=")[0].strip("* ") for p in params]
+    assert got == want
