@@ -188,10 +188,13 @@ def _feedback(arrays: dict[str, np.ndarray], scores: np.ndarray, query: QueryTer
     if not len(terms):
         return np.zeros(len(scores))
     uniq, inverse = np.unique(terms, return_inverse=True)
-    if term_df is not None:  # every term's document frequency, computed once per index
+    df = None
+    if term_df is not None and len(term_df[0]):  # every term's document frequency, computed once per index
         known_terms, counts = term_df
-        df = counts[np.searchsorted(known_terms, uniq)]
-    else:
+        at = np.minimum(np.searchsorted(known_terms, uniq), len(known_terms) - 1)
+        if np.array_equal(known_terms[at], uniq):  # (else they are of another index version: counted here)
+            df = counts[at]
+    if df is None:
         at = np.minimum(np.searchsorted(uniq, post_term), len(uniq) - 1)
         df = np.bincount(at[uniq[at] == post_term], minlength=len(uniq))
     n = len(arrays["chunk_len"])

@@ -265,3 +265,11 @@ def test_feedback_with_the_kept_document_frequencies_scores_as_without(bodies, w
     q = QueryTerms(" ".join(words))
     assert np.allclose(rank_chunks(arrays, q, test_files=tests, term_df=ranking.term_df(arrays)),
                        rank_chunks(arrays, q, test_files=tests), rtol=1e-12, atol=0)
+
+
+def test_document_frequencies_of_another_index_are_not_trusted():
+    arrays, _, tests = indexed(_RETRY)
+    q = QueryTerms("how long is the backoff delay")
+    stale = (np.array([1, 2, 3], dtype=np.uint32), np.array([9, 9, 9]))
+    assert np.allclose(rank_chunks(arrays, q, test_files=tests, term_df=stale),
+                       rank_chunks(arrays, q, test_files=tests), rtol=1e-12, atol=0)
