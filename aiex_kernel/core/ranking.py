@@ -168,11 +168,12 @@ def term_df(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _feedback(arrays: dict[str, np.ndarray], scores: np.ndarray, query: QueryTerms, live: np.ndarray | None,
-              term_df: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+              table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """BM25 of the terms that most set the best-scoring chunks apart, other than the question's own.
 
     A term's weight is its share of each top chunk's length, weighted by that chunk's score relative to the
-    best, summed over the top chunks, times its idf (relevance-model feedback, RM3-style).
+    best, summed over the top chunks, times its idf (relevance-model feedback, RM3-style). ``table``: the
+    index's ``term_df``, when kept.
     """
     top = np.argsort(-scores, kind="stable")[:FEEDBACK_CHUNKS]
     top = top[scores[top] > 0]
@@ -188,19 +189,25 @@ def _feedback(arrays: dict[str, np.ndarray], scores: np.ndarray, query: QueryTer
     if not len(terms):
         return np.zeros(len(scores))
     uniq, inverse = np.unique(terms, return_inverse=True)
-    df = None
-    if term_df is not None and len(term_df[0]):  # every term's document frequency, computed once per index
-        known_terms, counts = term_df
-        at = np.minimum(np.searchsorted(known_terms, uniq), len(known_terms) - 1)
-        if np.array_equal(known_terms[at], uniq):  # (else they are of another index version: counted here)
-            df = counts[at]
-    if df is None:
-        at = np.minimum(np.searchsorted(uniq, post_term), len(uniq) - 1)
-        df = np.bincount(at[uniq[at] == post_term], minlength=len(uniq))
+    df = _frequencies(arrays, uniq, table)
     n = len(arrays["chunk_len"])
     weight = np.bincount(inverse, weights=share, minlength=len(uniq)) * np.log1p((n - df + 0.5) / (df + 0.5))
     chosen = uniq[np.argsort(-weight, kind="stable")[:FEEDBACK_TERMS]]
     return bm25(chosen.tolist(), post_chunk, post_term, post_count, arrays["chunk_len"], live, k1=BM25_K1, b=BM25_B)
+
+
+def _frequencies(arrays: dict[str, np.ndarray], terms: np.ndarray,
+                 table: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """How many chunks hold each of ``terms`` (sorted, all in the index): from ``table`` when it is this
+    index's, else counted (a table of another index version lacks some of them)."""
+    if table is None or not len(table[0]):
+        table = term_df(arrays)
+    known, counts = table
+    at = np.minimum(np.searchsorted(known, terms), len(known) - 1)
+    if not np.array_equal(known[at], terms):
+        known, counts = term_df(arrays)
+        at = np.searchsorted(known, terms)
+    return counts[at]
 
 
 _MODULE = KINDS.index("module")

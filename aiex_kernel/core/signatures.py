@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import textwrap
+from functools import lru_cache
 
 __all__ = ["DEFAULT_CHARS", "python_head"]
 
@@ -11,6 +12,7 @@ __all__ = ["DEFAULT_CHARS", "python_head"]
 DEFAULT_CHARS = 12
 
 
+@lru_cache(maxsize=8192)  # the same candidates come up query after query in a long-lived process
 def python_head(signature: str) -> str | None:
     """A Python function's head without its annotations (``def send(self, request, stream=False, **kwargs)``),
     decorators by name only; None when it does not parse on its own (or is not a function)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import keyword
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,10 +36,8 @@ def test_what_is_not_a_whole_function_head_is_left_to_the_caller():
     assert python_head("") is None
 
 
-_NAME = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n not in {
-    "if", "in", "is", "or", "as", "def", "for", "and", "not", "del", "try", "with", "from", "else", "elif",
-    "pass", "none", "true", "false", "class", "while", "yield", "async", "await", "raise", "break", "global",
-    "lambda", "return", "assert", "import", "except", "finally", "continue", "nonlocal"})
+_NAME = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(
+    lambda n: not keyword.iskeyword(n) and not keyword.issoftkeyword(n))
 
 
 @settings(max_examples=80, deadline=None)

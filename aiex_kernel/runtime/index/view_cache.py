@@ -4,8 +4,9 @@ Loading the index from its segments means opening every segment's zarr arrays an
 renumbering the live chunks and postings; a fresh ``aiex show context`` process spends
 most of its time there (and importing zarr). So the first process that loads a version
 writes the result as one plain ``.npz`` (no compression; numpy reads it back in one
-pass), with each term's document frequency (for the ranking's feedback step) and a small JSON sidecar, under ``<index>/views/<stamp>.npz``, and later
-processes read that instead. The file graph and its PageRank go the same way, under
+pass), with each term's document frequency (for the ranking's feedback step) and a
+small JSON sidecar, under ``<index>/views/<stamp>.npz``, and later processes read that
+instead. The file graph and its PageRank go the same way, under
 ``<index>/graph/<stamp>.npz``.
 
 Each file is written to a temporary name and renamed, so a reader sees a whole file
@@ -109,13 +110,12 @@ def load_view(store, manifest: dict):
             or meta.get("segments") != list(manifest["segments"]) or len(meta["files"]) > len(manifest["files"])):
         return None
     segments = [Segment(seg_id, [], {}, arrays[f"offsets_{i}"]) for i, seg_id in enumerate(meta["segments"])]
-    view = IndexView(store=store, manifest=manifest, files=meta["files"],
+    return IndexView(store=store, manifest=manifest, files=meta["files"],
                      arrays={name[2:]: values for name, values in arrays.items() if name.startswith("a_")},
                      chunk_segment=arrays["chunk_segment"], chunk_local=arrays["chunk_local"], segments=segments,
-                     embedding_model=meta.get("embedding_model"))
-    if "df_terms" in arrays and "df_counts" in arrays:  # absent from a view an older aiex kept: computed then
-        view._term_df = arrays["df_terms"], arrays["df_counts"]
-    return view
+                     embedding_model=meta.get("embedding_model"),
+                     # absent from a view an older aiex kept: computed on first use then
+                     _term_df=(arrays["df_terms"], arrays["df_counts"]) if "df_counts" in arrays else None)
 
 
 # -- the file graph -------------------------------------------------------------------------------
