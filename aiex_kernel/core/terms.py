@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from itertools import chain, count
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,49 +143,31 @@ class Postings:
     length: np.ndarray  #: int32, terms per chunk (BM25 document length)
 
 
-class _WordHashes(dict):
-    """Identifier (bytes) -> the hashes of its terms, remembered for the life of the process: most identifiers
-    (``self``, ``value``, ``get``) recur in every batch a worker indexes."""
-
-    def __missing__(self, word: bytes) -> tuple[int, ...]:
-        if len(self) >= _WORD_CACHE_LIMIT:
-            self.clear()
-        if word.isalpha() and word.islower():  # the common case: the word is its only term
-            hashes = (zlib.crc32(word),) if len(word) > 1 and word.decode() not in STOP else ()
-        else:
-            hashes = tuple(term_hash(t) for t in terms_of(word.decode("ascii")))
-        self[word] = hashes
-        return hashes
-
-
-#: distinct identifiers remembered by :class:`_WordHashes` before it starts over (a bound on its memory)
-_WORD_CACHE_LIMIT = 500_000
-_WORD_HASHES = _WordHashes()
-
-
 def chunk_postings(texts: Sequence[bytes]) -> Postings:
-    """Count the terms of each text (a chunk's own bytes), vectorised over the batch.
-
-    Loops over words run in C (``map``, ``dict.fromkeys``, ``np.fromiter``); Python code runs once per
-    identifier never seen before in this process.
-    """
+    """Count the terms of each text (a chunk's own bytes), vectorised over the batch."""
+    vocab: dict[bytes, int] = {}
+    occurrences: list[int] = []
+    per_text = np.zeros(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        ids = [vocab.setdefault(word, len(vocab)) for word in IDENTIFIER.findall(text)]
+        occurrences.extend(ids)
+        per_text[i] = len(ids)
     n = len(texts)
-    words = list(map(IDENTIFIER.findall, texts))
-    per_text = np.fromiter(map(len, words), dtype=np.int64, count=n)
-    flat = list(chain.from_iterable(words))
-    if not flat:
+    if not occurrences:
         empty = np.zeros(0, dtype=np.int32)
         return Postings(empty, np.zeros(0, dtype=np.uint32), empty, np.zeros(n, dtype=np.int32))
-    vocab = dict(zip(dict.fromkeys(flat), count()))  # identifier -> id, in first-seen order
-    occurrences = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
     # each distinct identifier -> its term hashes (a ragged table)
-    tables = list(map(_WORD_HASHES.__getitem__, vocab))
-    n_terms = np.fromiter(map(len, tables), dtype=np.int64, count=len(tables))
-    table = np.fromiter(chain.from_iterable(tables), dtype=np.uint32, count=int(n_terms.sum()))
+    hashes: list[int] = []
+    n_terms = np.zeros(len(vocab), dtype=np.int64)
+    for vid, word in enumerate(vocab):
+        terms = terms_of(word.decode("ascii"))
+        n_terms[vid] = len(terms)
+        hashes.extend(term_hash(t) for t in terms)
     first_term = np.concatenate(([0], np.cumsum(n_terms)[:-1]))
+    table = np.array(hashes, dtype=np.uint32)
     # distinct (text, identifier) pairs with their counts
     v = len(vocab)
-    key = np.repeat(np.arange(n, dtype=np.int64), per_text) * v + occurrences
+    key = np.repeat(np.arange(n, dtype=np.int64), per_text) * v + np.asarray(occurrences, dtype=np.int64)
     pairs, pair_counts = np.unique(key, return_counts=True)
     text_of, vid = pairs // v, pairs % v
     # expand identifiers into their terms

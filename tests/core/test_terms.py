@@ -245,21 +245,3 @@ _TOKENS = ["parse_config", "parseConfig", "parse", "config", "HTTPServer", "http
                 max_size=8))
 def test_chunk_postings_matches_reference(texts):
     assert_matches_reference(texts)
-
-
-def test_chunk_postings_same_with_a_cold_a_warm_and_an_overflowing_word_cache(monkeypatch):
-    from aiex_kernel.core import terms
-
-    texts = [b"def parse_config(self, value): return getValue(value)", b"HTTPServer x1 MAX_SIZE __init__",
-             b"alpha beta gamma delta epsilon"]
-    terms._WORD_HASHES.clear()
-    cold = chunk_postings(texts)
-    warm = chunk_postings(texts)
-    monkeypatch.setattr(terms, "_WORD_CACHE_LIMIT", 2)  # starts over every other new word
-    terms._WORD_HASHES.clear()
-    small = chunk_postings(texts)
-    assert len(terms._WORD_HASHES) <= 2
-    for got in (warm, small):
-        for name in ("chunk", "term", "count", "length"):
-            assert np.array_equal(getattr(cold, name), getattr(got, name)), name
-    assert_matches_reference(texts)
