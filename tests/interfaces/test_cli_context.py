@@ -5,6 +5,8 @@ import textwrap
 
 import pytest
 
+from aiex_kernel.runtime.index.store import SCHEMA_VERSION
+
 
 @pytest.fixture
 def project(tmp_path):
@@ -35,7 +37,7 @@ def test_build_show_and_stats(cli, project):
     again = cli("build", "context", cwd=project)
     assert "is up to date" in again.stdout
     stats = json.loads(cli("show", "context", "--stats", "--json", cwd=project).stdout)
-    assert stats["files"] == 2 and stats["languages"] == {"python": 2} and stats["schema"] == 2
+    assert stats["files"] == 2 and stats["languages"] == {"python": 2} and stats["schema"] == SCHEMA_VERSION
     shown = cli("show", "context", "-q", "how is the circle_area computed", "--budget", "200", "--json",
                 cwd=project)
     data = json.loads(shown.stdout)

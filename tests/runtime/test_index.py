@@ -16,7 +16,7 @@ from aiex_kernel.config import load_settings
 from aiex_kernel.runtime.index import cached_view, open_sandbox
 from aiex_kernel.runtime.index.build import build_index
 from aiex_kernel.runtime.index.context import assemble_context
-from aiex_kernel.runtime.index.store import IndexStore
+from aiex_kernel.runtime.index.store import SCHEMA_VERSION, IndexStore
 from aiex_kernel.runtime.index.view import load_index
 from aiex_kernel.runtime.tokenizers import TokenCounter, conservative_estimate, token_counter
 
@@ -112,7 +112,7 @@ def test_build_and_rebuild_nothing_changed(project):
     assert {"parse_config", "Cart.add", "Cart.total", "load_cart", "startServer", "parseConfig"} <= names
     again = build(project, cluster="never")
     assert again.up_to_date and again.unchanged == 4 and again.files == 4
-    assert json.loads((project / ".aiex/index/manifest.json").read_text())["schema"] == 2
+    assert json.loads((project / ".aiex/index/manifest.json").read_text())["schema"] == SCHEMA_VERSION
 
 
 def test_incremental_edit_add_delete_rename(project):

@@ -2,6 +2,7 @@
 SEGMENT_CHUNKS chunks, and loose segments are merged a group at a time, on the workers after a cluster
 build. The chunks are exactly those of a build into one segment."""
 
+import numpy as np
 import pytest
 
 from aiex_kernel.config import load_settings
@@ -109,6 +110,20 @@ def test_a_damaged_segment_is_named_not_a_traceback(project):
     build(project, cluster="never")
     index = project / ".aiex" / "index"
     seg = next((index / "segments").iterdir())
-    shutil.rmtree(seg / "arrays.zarr" / "post_term")
+    shutil.rmtree(seg / "arrays.zarr" / "postings")
     with pytest.raises(IndexCorrupt, match="missing or incomplete.*--rebuild"):
         load_index(IndexStore(str(index)))
+
+
+def test_packed_columns_round_trip_every_dtype_including_hashes_past_two_to_the_31():
+    from aiex_kernel.runtime.index.store import CHUNK_COLUMNS, pack_columns, unpack_columns
+
+    rng = np.random.default_rng(7)
+    arrays = {name: (rng.integers(0, 2**32, 50, dtype=np.uint64).astype(np.uint32) if dtype is np.uint32
+                     else rng.integers(np.iinfo(dtype).min, np.iinfo(dtype).max, 50).astype(dtype))
+              for name, dtype in CHUNK_COLUMNS.items()}
+    back = unpack_columns(pack_columns(arrays, CHUNK_COLUMNS), CHUNK_COLUMNS)
+    assert back.keys() == arrays.keys()
+    for name, values in arrays.items():
+        assert back[name].dtype == values.dtype and np.array_equal(back[name], values), name
+    assert (arrays["chunk_name"] >= 2**31).any()  # the case a signed store would corrupt

@@ -4,7 +4,9 @@ Layout under the index location (``<root>/.aiex/index`` by default; any fsspec U
 
     manifest.json               the current state: schema, segments (with their files' chunk counts),
                                 every file -> (segment, index)
-    segments/<id>/arrays.zarr   per-chunk and posting arrays of the files the segment added
+    segments/<id>/arrays.zarr   the files the segment added as three int32 arrays: ``chunks`` (one row
+                                per CHUNK_COLUMNS entry, one column per chunk), ``postings``
+                                (one row per POSTING_COLUMNS entry) and ``record_offset``
     segments/<id>/files.json    those files: path, content hash, size, mtime, language, ...
     segments/<id>/records.jsonl one chunk record per line (CHUNK_FIELDS values), with byte offsets
                                 in arrays.zarr/record_offset
@@ -35,9 +37,33 @@ from ...errors import IndexCorrupt, SchemaMismatch
 __all__ = ["SCHEMA_VERSION", "IndexStore", "Segment"]
 
 #: bump when the layout or the meaning of an array changes; older indexes are rebuilt
-SCHEMA_VERSION = 2
-ARRAY_NAMES = ("chunk_file", "chunk_kind", "chunk_name", "chunk_flags", "chunk_len", "chunk_tokens", "chunk_start_line",
-               "chunk_end_line", "post_chunk", "post_term", "post_count")
+SCHEMA_VERSION = 3
+#: the per-chunk arrays and their dtypes, stored as the rows of one int32 zarr array ``chunks`` (unsigned
+#: values by their bits), the postings likewise as ``postings``: a segment is three zarr arrays rather than
+#: twelve, each of which cost a few ms to create (a segment of 3,000 chunks: 67 -> 24 ms of CPU to write)
+CHUNK_COLUMNS = {"chunk_file": np.int32, "chunk_kind": np.int8, "chunk_name": np.uint32, "chunk_flags": np.int8,
+                 "chunk_len": np.int32, "chunk_tokens": np.int32, "chunk_start_line": np.int32,
+                 "chunk_end_line": np.int32}
+POSTING_COLUMNS = {"post_chunk": np.int32, "post_term": np.uint32, "post_count": np.int32}
+ARRAY_NAMES = (*CHUNK_COLUMNS, *POSTING_COLUMNS)
+
+
+def pack_columns(arrays: dict[str, np.ndarray], columns: dict) -> np.ndarray:
+    """``arrays[name]`` for each of ``columns`` as the rows of one int32 array (unsigned ones by their bits)."""
+    first = arrays[next(iter(columns))]
+    out = np.empty((len(columns), len(first)), dtype=np.int32)
+    for row, (name, dtype) in enumerate(columns.items()):
+        values = arrays[name]
+        out[row] = np.asarray(values, dtype=np.uint32).view(np.int32) if dtype is np.uint32 else values
+    return out
+
+
+def unpack_columns(packed: np.ndarray, columns: dict) -> dict[str, np.ndarray]:
+    """The inverse of :func:`pack_columns`: each row as its column's own dtype."""
+    if packed.ndim != 2 or packed.shape[0] != len(columns):
+        raise KeyError(f"an array of shape {packed.shape} where {len(columns)} rows belong")
+    return {name: packed[row].view(np.uint32) if dtype is np.uint32 else packed[row].astype(dtype, copy=False)
+            for row, (name, dtype) in enumerate(columns.items())}
 
 
 @dataclass
@@ -121,7 +147,10 @@ class IndexStore:
     def write_segment(self, segment_id: str, files: list[dict], lines: list[bytes],
                       arrays: dict[str, np.ndarray], embedding_model: str | None = None) -> None:
         """Write a complete segment: ``lines`` are the chunk records as JSON lines (newline included)."""
-        import zarr
+        import asyncio
+
+        from zarr.api import asynchronous as zasync
+        from zarr.core.sync import sync
 
         base = self.path_of("segments", segment_id)
         self.fs.makedirs(base, exist_ok=True)
@@ -130,15 +159,24 @@ class IndexStore:
             np.cumsum([len(x) for x in lines], out=offsets[1:])
         with self.fs.open(f"{base}/records.jsonl", "wb") as fh:
             fh.write(b"".join(lines))
-        group = zarr.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="w")
-        for name in ARRAY_NAMES:
-            data = arrays[name]
-            group.create_array(name, data=data, chunks=(max(1, min(len(data), 1 << 20)),))
-        group.create_array("record_offset", data=offsets, chunks=(max(1, min(len(offsets), 1 << 20)),))
-        if embedding_model and "embeddings" in arrays:
-            vectors = arrays["embeddings"]
-            group.create_array("embeddings", data=vectors, chunks=(max(1, min(len(vectors), 4096)), vectors.shape[1]))
-            group.attrs["embedding_model"] = embedding_model
+        written = {"chunks": pack_columns(arrays, CHUNK_COLUMNS), "postings": pack_columns(arrays, POSTING_COLUMNS),
+                   "record_offset": offsets}
+        with_vectors = bool(embedding_model) and "embeddings" in arrays
+        if with_vectors:
+            written["embeddings"] = arrays["embeddings"]
+
+        def chunking(name: str, data: np.ndarray) -> tuple[int, ...]:
+            if name == "embeddings":
+                return (max(1, min(len(data), 4096)), data.shape[1])
+            return (*data.shape[:-1], max(1, min(data.shape[-1], 1 << 20)))
+
+        async def write() -> None:  # every array in one trip into zarr's event loop, as read_segments does
+            group = await zasync.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="w",
+                                            attributes={"embedding_model": embedding_model} if with_vectors else None)
+            await asyncio.gather(*(group.create_array(name, data=data, chunks=chunking(name, data))
+                                   for name, data in written.items()))
+
+        sync(write())
         with self.fs.open(f"{base}/files.json", "wb") as fh:
             fh.write(json.dumps(files, separators=(",", ":")).encode())
         # written last: a segment without it is incomplete and never named by a manifest
@@ -162,7 +200,7 @@ class IndexStore:
         from zarr.api import asynchronous as zasync
         from zarr.core.sync import sync
 
-        names = [*ARRAY_NAMES, "record_offset"]
+        names = ["chunks", "postings", "record_offset"]
 
         async def arrays_of(segment_id: str) -> tuple[dict, str | None]:
             base = self.path_of("segments", segment_id)
@@ -186,8 +224,13 @@ class IndexStore:
                                "run `aiex build context --rebuild`.") from None
         out = []
         for segment_id, files, (values, model) in zip(segment_ids, listed, read):
-            offsets = values.pop("record_offset")
-            out.append(Segment(segment_id, files, values, offsets, values.pop("embeddings", None), model))
+            try:
+                columns = {**unpack_columns(values["chunks"], CHUNK_COLUMNS),
+                           **unpack_columns(values["postings"], POSTING_COLUMNS)}
+            except KeyError as exc:
+                raise IndexCorrupt(f"The index segment {segment_id} in {self.location} is damaged ({exc}); "
+                                   "run `aiex build context --rebuild`.") from None
+            out.append(Segment(segment_id, files, columns, values["record_offset"], values.get("embeddings"), model))
         return out
 
     def read_records(self, segment_id: str, offsets: np.ndarray, rows: list[int]) -> dict[int, list]:
