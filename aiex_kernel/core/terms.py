@@ -51,7 +51,8 @@ just only still even already using don doesn didn isn aren wasn won shouldn coul
 
 
 def term_hash(term: str) -> int:
-    return zlib.crc32(term.encode())
+    # surrogatepass: a name made from a non-UTF-8 file name (``caf\udce9``) hashes instead of raising
+    return zlib.crc32(term.encode("utf-8", "surrogatepass"))
 
 
 def name_hash(name: str) -> int:

@@ -27,7 +27,9 @@ secret-looking files (:data:`DEFAULT_SECRET_PATTERNS`, minus the user's
   regex test of their name, and a file is stat'ed only once its name says it may be indexed.
 * Every file the walk sees is either in ``Scan.files`` or counted under one reason in
   ``Scan.skipped``: "ignored" (an ignored directory counts once), "secret",
-  "unsupported" (no grammar), "too large", "outside root", "unreadable" (in that order).
+  "unsupported" (no grammar), "too large", "outside root", "unreadable", "undecodable name" (a path that is
+  not UTF-8, such as a Latin-1 file name: every prompt, record and manifest names files in UTF-8; listed with
+  U+FFFD for the bytes it cannot show) (in that order).
 * With a :class:`~.scan_cache.ScanCache` (``scan(cache=...)``; ``build_index`` keeps one next to a local
   index), a directory unchanged since the scan that recorded it is not listed or filtered again, only its
   files stat'ed; the result is the same as without (see :mod:`.scan_cache` for when a record holds).
@@ -272,6 +274,8 @@ class Scan:
     def skip(self, relpath: str, reason: str) -> None:
         self.skipped[reason] += 1
         if reason not in ("ignored", "unsupported") and len(self.skipped_paths) < MAX_SKIPPED_PATHS:
+            if reason == "undecodable name":  # shown, never used as a path again
+                relpath = relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             self.skipped_paths.append((relpath, reason))
 
 
@@ -397,7 +401,18 @@ def _wheres(rules: _Rules, rel: str) -> list[_Where]:
 
 #: the order of ``Scan.skipped``'s reasons (whatever order the walk met them in)
 _REASONS = {r: i for i, r in enumerate(("ignored", "secret", "unsupported", "too large", "outside root",
-                                        "unreadable"))}
+                                        "unreadable", "undecodable name"))}
+
+
+def _utf8_path(relpath: str) -> bool:
+    """Whether ``relpath`` is valid UTF-8 (no lone surrogates from ``os.fsdecode`` of undecodable bytes)."""
+    if relpath.isascii():
+        return True
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _ignore_stat(path: str, started_ns: int) -> tuple[int, int, int, int] | None:
@@ -919,6 +934,8 @@ class Sandbox:
                 scan.skip(child, "unreadable")
             elif st.st_size > max_bytes:
                 scan.skip(child, "too large")
+            elif not _utf8_path(child):
+                scan.skip(child, "undecodable name")
             else:
                 found[child] = FileEntry(child, st.st_size, spec.name, st.st_mtime_ns)
         if keep and not linked:
@@ -959,6 +976,8 @@ class Sandbox:
                     scan.skip(child, "unreadable")
                 elif st.st_size > max_bytes:
                     scan.skip(child, "too large")
+                elif not _utf8_path(child):
+                    scan.skip(child, "undecodable name")
                 else:
                     found[child] = FileEntry(child, st.st_size, by_code[code], st.st_mtime_ns)
 
@@ -972,5 +991,7 @@ class Sandbox:
             scan.skip(rel, "unreadable")
         elif st.st_size > self.max_file_bytes:
             scan.skip(rel, "too large")
+        elif not _utf8_path(rel):
+            scan.skip(rel, "undecodable name")
         else:
             found[rel] = FileEntry(rel, st.st_size, spec.name, st.st_mtime_ns)

@@ -362,3 +362,19 @@ def test_build_index_keeps_the_cache_next_to_the_index(tree):
     assert build().up_to_date
     assert ScanCache.load(str(path)).records  # replaced by a good one
     assert build(rebuild=True).added == first.added + 1
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_by_name_cached_or_not(tmp_path):
+    root = tmp_path / "project"
+    write(root, "pkg/ok.py", "def ok():\n    return 1\n")
+    os.mkdir(os.fsencode(root / "pkg") + b"/latin\xe9")
+    with open(os.fsencode(root / "pkg") + b"/caf\xe9.py", "wb") as fh:  # a Latin-1 name
+        fh.write(b"def brew():\n    return 1\n")
+    with open(os.fsencode(root / "pkg") + b"/latin\xe9/inner.py", "wb") as fh:
+        fh.write(b"def inner():\n    return 1\n")
+    cache = ScanCache()
+    for _ in range(2):  # the second scan replays the first one's records
+        files, skipped, paths = same(root, cache)
+        assert [f[0] for f in files] == ["pkg/ok.py"]
+        assert skipped == [("undecodable name", 2)]
+        assert sorted(paths) == [("pkg/caf\ufffd.py", "undecodable name"), ("pkg/latin\ufffd/inner.py", "undecodable name")]
