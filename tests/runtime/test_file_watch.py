@@ -90,8 +90,8 @@ def test_an_ignore_file_a_link_or_too_many_changes_mean_a_full_scan(tmp_path, wa
     assert not report.watched and report.deleted == 1  # web/app.js is ignored now
     assert build().watched
     monkeypatch.setattr(file_watch, "MAX_CHANGES", 5)
-    for i in range(8):
-        write(root, f"pkg/many/m{i}.py", f"v = {i}\n")
+    for i in range(8):  # in a directory already watched: files made in a new one before its watch is added
+        write(root, f"pkg/m{i}.py", f"v = {i}\n")  # give no events of their own (the new tree is walked instead)
     report = build()
     assert not report.watched and report.added == 8
     assert build().watched
