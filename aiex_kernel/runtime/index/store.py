@@ -61,7 +61,7 @@ def pack_columns(arrays: dict[str, np.ndarray], columns: dict) -> np.ndarray:
 def unpack_columns(packed: np.ndarray, columns: dict) -> dict[str, np.ndarray]:
     """The inverse of :func:`pack_columns`: each row as its column's own dtype."""
     if packed.ndim != 2 or packed.shape[0] != len(columns):
-        raise KeyError(f"an array of shape {packed.shape} where {len(columns)} rows belong")
+        raise ValueError(f"an array of shape {packed.shape} where {len(columns)} rows belong")
     return {name: packed[row].view(np.uint32) if dtype is np.uint32 else packed[row].astype(dtype, copy=False)
             for row, (name, dtype) in enumerate(columns.items())}
 
@@ -227,7 +227,7 @@ class IndexStore:
             try:
                 columns = {**unpack_columns(values["chunks"], CHUNK_COLUMNS),
                            **unpack_columns(values["postings"], POSTING_COLUMNS)}
-            except KeyError as exc:
+            except ValueError as exc:
                 raise IndexCorrupt(f"The index segment {segment_id} in {self.location} is damaged ({exc}); "
                                    "run `aiex build context --rebuild`.") from None
             out.append(Segment(segment_id, files, columns, values["record_offset"], values.get("embeddings"), model))
