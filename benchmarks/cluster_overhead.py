@@ -1,4 +1,4 @@
-"""What Dask's worker profiler costs an aiex task, in one run.
+"""What Dask's worker profiler and its housekeeping cost aiex, in one run.
 
 Two one-worker local clusters with aiex's own options (:func:`local_cluster_options`,
 dashboard off), one of them with the workers' statistical profiler switched back on
@@ -10,7 +10,14 @@ falls on both alike. Reports the medians of each (seconds of the worker's
 CPU, and of wall time), the median of the rounds' ratios, and in how many rounds the
 profiler was the slower.
 
-Usage: ``python benchmarks/cluster_overhead.py [--rounds 10] [--files 300]``
+Then Dask's housekeeping (event-loop ticks 50 times a second, memory checks 10 times,
+system samples twice: :data:`~aiex_kernel.runtime.cluster_options.HOUSEKEEPING` slows
+them down): a 2-worker cluster started in a child process of its own, idle for
+``--idle`` seconds, with aiex's intervals and with Dask's, in alternating rounds. Reports
+the CPU that the starting process (scheduler, nannies, client) and the workers spent
+meanwhile, as a share of one core: what a build's tasks lose to it.
+
+Usage: ``python benchmarks/cluster_overhead.py [--rounds 10] [--files 300] [--idle 10]``
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import sysconfig
 import time
 from pathlib import Path
@@ -44,6 +53,56 @@ def _stdlib_files(n: int) -> list[tuple[str, bytes]]:
     return [(str(p.relative_to(root)), p.read_bytes()) for p in paths[:n]]
 
 
+def _cpu_s() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def idle_child(kind: str, seconds: float) -> dict:
+    """A 2-worker cluster with aiex's housekeeping (``kind`` "aiex") or Dask's ("dask"), idle for ``seconds``:
+    the CPU seconds its starting process and its workers spent meanwhile."""
+    import contextlib
+
+    from distributed import Client, LocalCluster
+
+    from aiex_kernel.runtime.cluster_options import housekeeping, local_cluster_options
+
+    options = local_cluster_options(dashboard=False)
+    if kind == "dask":  # the same options, Dask's own intervals
+        import dask.config
+
+        defaults = dask.config.merge(dask.config.config, {"distributed": {"worker": {"profile": {"enabled": False}}}})
+        options["config"] = defaults
+    with housekeeping() if kind == "aiex" else contextlib.nullcontext():
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.ERROR,
+                               **options)
+    client = Client(cluster, set_as_default=False)
+    try:
+        time.sleep(2)  # start-up settled
+        here, there = time.process_time(), client.run(_cpu_s)
+        time.sleep(seconds)
+        here, after = time.process_time() - here, client.run(_cpu_s)
+        return {"starting_process_s": here, "workers_s": sum(after[w] - there[w] for w in after)}
+    finally:
+        client.close()
+        cluster.close()
+
+
+def housekeeping_rounds(rounds: int, seconds: float) -> dict:
+    runs: dict[str, list[dict]] = {"aiex": [], "dask": []}
+    for i in range(rounds):
+        for kind in ("aiex", "dask") if i % 2 == 0 else ("dask", "aiex"):
+            out = subprocess.run([sys.executable, __file__, "--idle-child", kind, "--idle", str(seconds)],
+                                 capture_output=True, text=True, check=True)
+            runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = {"idle_s": seconds, "rounds": rounds}
+    for kind, r in runs.items():
+        result[kind] = {key: statistics.median(x[key] for x in r) / seconds for key in r[0]}
+    return result
+
+
 def main() -> None:
     import dask.config
     from distributed import Client, LocalCluster
@@ -53,7 +112,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--files", type=int, default=300)
+    ap.add_argument("--idle", type=float, default=10.0, help="seconds an idle cluster is watched (housekeeping)")
+    ap.add_argument("--idle-rounds", type=int, default=3)
+    ap.add_argument("--idle-child", choices=("aiex", "dask"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.idle_child:
+        print(json.dumps(idle_child(args.idle_child, args.idle)))
+        return
     items = _stdlib_files(args.files)
     core = min(os.sched_getaffinity(0))
     clients = {}
@@ -95,6 +160,11 @@ def main() -> None:
     print(f"  the profiler costs {100 * (out['cpu_ratio_on_over_off'] - 1):+.1f}% CPU, "
           f"{100 * (out['wall_ratio_on_over_off'] - 1):+.1f}% wall (medians of the rounds' ratios); it was the "
           f"slower in {out['rounds_the_profiler_was_slower']} of {args.rounds} rounds")
+    out["housekeeping"] = hk = housekeeping_rounds(args.idle_rounds, args.idle)
+    print(f"an idle 2-worker cluster, {args.idle:g} s, medians of {args.idle_rounds} rounds, share of one core:")
+    for kind, label in (("aiex", "aiex's housekeeping"), ("dask", "Dask's defaults")):
+        print(f"  {label}: starting process {100 * hk[kind]['starting_process_s']:.1f}%, "
+              f"workers {100 * hk[kind]['workers_s']:.1f}% (both together)")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cluster_overhead.json").write_text(json.dumps(out, indent=2))
 

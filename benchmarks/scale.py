@@ -328,10 +328,11 @@ class _Env:
             from distributed import LocalCluster
 
             from aiex_kernel.runtime.cluster import Runtime
-            from aiex_kernel.runtime.cluster_options import local_cluster_options
+            from aiex_kernel.runtime.cluster_options import housekeeping, local_cluster_options
 
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                        silence_logs=logging.ERROR, **local_cluster_options(dashboard=False))
+            with housekeeping():
+                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                            silence_logs=logging.ERROR, **local_cluster_options(dashboard=False))
             self.runtime = Runtime(self.settings, cluster=self.cluster)
             self.runtime.client.run(_warm_up)
         else:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SchedulerUnreachable, VersionMismatch
-from .cluster_options import local_cluster_options
+from .cluster_options import housekeeping, local_cluster_options
 from .versions import EXTRA_PACKAGES, version_problems
 
 __all__ = ["Runtime", "ClusterDegradedWarning", "ClusterVersionWarning", "get_runtime", "reset_runtime",
@@ -158,13 +158,14 @@ class Runtime:
         from distributed import LocalCluster
 
         workers = self.settings.workers or os.cpu_count() or 1
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=self.settings.threads_per_worker,
-            processes=True,
-            silence_logs=logging.ERROR,
-            **local_cluster_options(dashboard=bool(self.settings.dashboard)),
-        )
+        with housekeeping():
+            return LocalCluster(
+                n_workers=workers,
+                threads_per_worker=self.settings.threads_per_worker,
+                processes=True,
+                silence_logs=logging.ERROR,
+                **local_cluster_options(dashboard=bool(self.settings.dashboard)),
+            )
 
     @property
     def degraded(self) -> bool:

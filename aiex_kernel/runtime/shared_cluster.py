@@ -142,7 +142,7 @@ def _serve(args: argparse.Namespace) -> int:
     from distributed import LocalCluster
 
     from .._version import __version__
-    from .cluster_options import local_cluster_options
+    from .cluster_options import housekeeping, local_cluster_options
 
     data_dir = Path(args.data_dir)
     stop = asyncio.Event()
@@ -189,7 +189,8 @@ def _serve(args: argparse.Namespace) -> int:
                 if current and current.get("pid") == os.getpid():
                     _state_path(data_dir).unlink(missing_ok=True)
 
-    asyncio.run(main())
+    with housekeeping():  # this process is the cluster's: its scheduler and nannies, for as long as it runs
+        asyncio.run(main())
     return 0
 
 

@@ -1,6 +1,7 @@
 import socket
 import time
 
+import dask
 import pytest
 
 from aiex_kernel.config import load_settings
@@ -104,7 +105,9 @@ def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_
     """The local cluster aiex starts (worker processes): no HTTP server on 8787 (no 'Port 8787 is already
     in use' warning in a second kernel), workers outside our process group and deaf to SIGINT (a kernel
     interrupt), and a cluster whose workers are gone is replaced before the next job instead of hanging.
-    Without the dashboard nothing can show the workers' statistical profile, so they do not take one."""
+    Without the dashboard nothing can show the workers' statistical profile, so they do not take one; Dask's
+    housekeeping (event-loop ticks, memory checks, system samples) runs at aiex's slower intervals in the
+    workers, the nannies and the scheduler alike, and the configuration of this process is left as it was."""
     import os
     import signal
     import warnings
@@ -125,6 +128,16 @@ def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_
         (pid,) = client.run(os.getpid).values()
         (profiling,) = client.run(lambda dask_worker: sorted(dask_worker.periodic_callbacks)).values()
         assert "heartbeat" in profiling and "profile" not in profiling and "profile-cycle" not in profiling
+
+        def intervals(server) -> dict:
+            return {name: server.periodic_callbacks[name].callback_time for name in ("tick", "monitor")}
+
+        slow = {"tick": 1000, "monitor": 2000}
+        assert client.run(lambda dask_worker: intervals(dask_worker)) == {a: slow for a in client.run(os.getpid)}
+        assert client.run_on_scheduler(lambda dask_scheduler: intervals(dask_scheduler)) == slow
+        (nanny,) = rt._cluster.workers.values()
+        assert nanny.memory_manager.memory_monitor_interval == 0.5
+        assert dask.config.get("distributed.admin.tick.interval") == "20ms"  # the kernel's own: Dask's default
         assert os.getsid(pid) != os.getsid(0) and os.getpgid(pid) != os.getpgid(0)
         with open(f"/proc/{pid}/status") as fh:
             ignored = int(next(line for line in fh if line.startswith("SigIgn:")).split()[1], 16)
