@@ -11,7 +11,8 @@ quarter) unless the question is about tests, and a file's own top-level code
 (imports, constants) by half.
 
 Besides its own words, a question is searched for their other forms, guessed
-("hashing" -> ``hash``, "options" -> ``option``), and for two adjacent words read as
+("hashing" -> ``hash``, "options" -> ``option``), for the special methods their words
+mean ("representation" -> ``__repr__``, "equality" -> ``__eq__``), and for two adjacent words read as
 one identifier ("env vars" -> ``envvars``, ``env_vars``), each at a lower weight.
 BM25 normalises length mildly (``b`` = 0.3): the functions a question is about are
 often long ones, and a long body should not lose to a one-line helper that shares a word.
@@ -33,7 +34,7 @@ import numpy as np
 from .bm25 import bm25
 from .chunking import CLASS_KINDS
 from .indexing import KINDS
-from .terms import QUESTION_STOP, STOP, query_terms, term_hash, word_forms
+from .terms import QUESTION_STOP, STOP, query_terms, special_methods, term_hash, word_forms
 
 __all__ = ["QueryTerms", "is_test_path", "rank_chunks", "term_df"]
 
@@ -88,7 +89,8 @@ class QueryTerms:
         self.hashes = [term_hash(t) for t in self.terms]
         known = set(self.terms)
         #: other forms of the question's words ("hashing" -> "hash"), searched with FORM_WEIGHT
-        self.forms = [f for f in dict.fromkeys(f for t in self.terms for f in word_forms(t)) if f not in known]
+        self.forms = [f for f in dict.fromkeys(f for t in self.terms for f in (*word_forms(t), *special_methods(t)))
+                      if f not in known]
         self.form_hashes = [term_hash(t) for t in self.forms]
         words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w.lower() not in QUESTION_STOP]
         # identifiers that look like code (snake_case, camelCase, dotted parts) or any word of 3+ letters
@@ -103,6 +105,9 @@ class QueryTerms:
         for n in list(weight):  # "options" also names Option, at the weight of the word it comes from
             for f in word_forms(n) if "_" not in n else ():
                 weight.setdefault(f, weight[n])
+        for n in list(weight):  # "representation" names __repr__, as a plain word
+            for f in special_methods(n):
+                weight.setdefault(f, PLAIN_WORD_SHARE)
         self.names = list(weight)
         self.name_hashes = [term_hash(n) for n in self.names]
         #: per name: 1 for an identifier-looking word or a pair of words, PLAIN_WORD_SHARE for one plain word

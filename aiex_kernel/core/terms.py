@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["QUESTION_STOP", "STOP", "Postings", "chunk_postings", "name_hash", "own_ranges", "query_terms", "term_hash",
-           "terms_of", "word_forms"]
+__all__ = ["QUESTION_STOP", "SPECIAL_METHODS", "STOP", "Postings", "chunk_postings", "name_hash", "own_ranges",
+           "query_terms", "special_methods", "term_hash", "terms_of", "word_forms"]
 
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -96,6 +96,36 @@ def word_forms(word: str) -> list[str]:
             elif stem[-1] not in _VOWELS and stem[-1] not in "wxy":
                 out.append(stem + "e")  # "handling" -> "handle"
     return [f for f in dict.fromkeys(out) if f != w and len(f) > 2 and f not in STOP]
+
+
+def _special(words: str, *names: str) -> dict[str, tuple[str, ...]]:
+    return dict.fromkeys(words.split(), names)
+
+
+#: the English a bug report uses for what Python's special methods do ("table representation" is
+#: ``__repr__``, "equality" ``__eq__``), word -> the special methods' names as indexed (no underscores)
+SPECIAL_METHODS: dict[str, tuple[str, ...]] = {
+    **_special("representation representations", "repr"),
+    **_special("equality equal equals inequality", "eq", "ne"),
+    **_special("comparison comparisons comparing ordering", "eq", "lt"),
+    **_special("hashable unhashable", "hash"),
+    **_special("length", "len"),
+    **_special("iteration iterating iterable iterator", "iter", "next"),
+    **_special("pickling pickle pickled unpickling unpickle picklable pickleable", "reduce", "reduce_ex",
+               "getstate", "setstate"),
+    **_special("copying copied copyable", "copy", "deepcopy"),
+    **_special("membership containment", "contains"),
+    **_special("truthiness truthy falsy falsey", "bool"),
+    **_special("subscript subscripting subscription indexing", "getitem"),
+    **_special("initialization initialisation instantiation instantiating constructor", "init", "new"),
+    **_special("destructor finalizer finaliser", "del"),
+    **_special("callable", "call"),
+}
+
+
+def special_methods(word: str) -> tuple[str, ...]:
+    """The special methods an English word of a question may mean ("representation" -> ``repr``)."""
+    return SPECIAL_METHODS.get(word.lower(), ())
 
 
 def query_terms(text: str) -> list[str]:

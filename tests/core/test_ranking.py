@@ -13,7 +13,7 @@ from aiex_kernel.core import ranking
 from aiex_kernel.core.chunking import CHUNK_FIELDS
 from aiex_kernel.core.indexing import KINDS, index_batch
 from aiex_kernel.core.ranking import QueryTerms, is_test_path, rank_chunks
-from aiex_kernel.core.terms import STOP, term_hash, word_forms
+from aiex_kernel.core.terms import STOP, special_methods, term_hash, word_forms
 
 _QUALNAME = CHUNK_FIELDS.index("qualname")
 
@@ -171,6 +171,39 @@ def test_other_forms_of_a_word_find_the_definition():
     s = scores_of(_SHOP, "Fix hashing of fields")
     assert s["_make_hash"] > s["describe"]
     assert s["_make_hash"] > 0
+
+
+_TABLE = {
+    "toml/table.py": '''
+        class Table:
+            def __init__(self, items):
+                self.items = items
+
+            def __repr__(self):
+                return f"Table({self.items!r})"
+
+            def __eq__(self, other):
+                return isinstance(other, Table) and other.items == self.items
+
+            def render(self, keys):
+                """Render the table as text: dotted keys joined, one per line."""
+                return "\\n".join(".".join(k) for k in keys)
+    ''',
+}
+
+
+def test_english_for_a_special_method_finds_it():
+    # "representation" is what __repr__ makes; no word of the question is in its body or name
+    assert special_methods("Representation") == ("repr",) and special_methods("table") == ()
+    q = QueryTerms("Fix table representation for dotted keys")
+    assert "repr" in q.forms and dict(zip(q.names, q.name_weights))["repr"] == ranking.PLAIN_WORD_SHARE
+    order = ranked(_TABLE, "Fix table representation for dotted keys")
+    assert order.index("Table.__repr__") < order.index("Table.__eq__")
+    equality = ranked(_TABLE, "wrong equality of tables")
+    assert equality.index("Table.__eq__") < equality.index("Table.__repr__")
+    # the word is what lifts __repr__: without it, __eq__ (which names the table twice) is ahead
+    without = ranked(_TABLE, "Fix table for dotted keys")
+    assert without.index("Table.__eq__") < without.index("Table.__repr__")
 
 
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
