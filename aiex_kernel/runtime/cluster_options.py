@@ -9,7 +9,7 @@ __all__ = ["HOUSEKEEPING", "housekeeping", "local_cluster_options"]
 #: Dask's periodic housekeeping, slowed down. Its defaults wake every scheduler, nanny and
 #: worker 50 times a second to time the event loop (``tick``), 10 times to check a
 #: worker's memory and twice to sample CPU, memory and network (``system-monitor``):
-#: about 5% of a core for an idle two-worker cluster, taken from the tasks during a
+#: about a tenth of a core for an idle two-worker cluster, taken from the tasks during a
 #: build. Here: the loop timed every second (a loop blocked past ``tick.limit`` is still
 #: reported), memory checked every half second (the spill, pause and terminate
 #: thresholds still hold), the system sampled every two seconds (the memory that
