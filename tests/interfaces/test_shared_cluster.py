@@ -31,6 +31,14 @@ def test_shared_cluster_lifecycle(cli, tmp_path):
         # a small job attaches to the shared cluster instead of running in-process
         report = json.loads(cli("analyze", "code", "--path", str(proj), "--json").stdout)
         assert report["where"] == state["address"] and report["totals"]["files"] == 1
+
+        # its scheduler and worker run Dask's housekeeping at aiex's intervals (cluster_options.HOUSEKEEPING)
+        from distributed import Client
+
+        with Client(state["address"], timeout=30) as client:
+            tick = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time)
+            ticks = client.run(lambda dask_worker: dask_worker.periodic_callbacks["tick"].callback_time)
+        assert tick == 1000 and list(ticks.values()) == [1000]
     finally:
         stopped = cli("stop", "cluster", "--json")
     assert stopped.returncode == 0, stopped.stderr
