@@ -17,6 +17,9 @@ def python_head(signature: str) -> str | None:
     """A Python function's head without its annotations (``def send(self, request, stream=False, **kwargs)``),
     decorators by name only; None when it does not parse on its own (or is not a function)."""
     code = textwrap.dedent(signature).rstrip()
+    first, _, rest = code.partition("\n")
+    if rest and not first[:1].isspace():  # a method's decorator cut at its first byte: the lines after it
+        code = f"{first}\n{textwrap.dedent(rest)}"  # keep the indent of the class body
     if not code.endswith(":"):
         return None
     try:

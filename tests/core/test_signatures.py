@@ -29,6 +29,14 @@ def test_long_defaults_are_elided_and_decorators_keep_their_names():
     assert head == "@app.route @property def users(self, q=…):"
 
 
+def test_a_decorated_method_as_the_chunker_cuts_it():
+    # the chunk starts at its decorator's first byte, so only the lines after it keep the class body's indent
+    assert python_head("@property\n    def deadline(self) -> float:") == "@property def deadline(self):"
+    head = python_head("@classmethod\n    @overload\n    async def create(\n        cls, raw: socket, path: None = None\n"
+                       "    ) -> Stream:")
+    assert head == "@classmethod @overload async def create(cls, raw, path=None):"
+
+
 def test_what_is_not_a_whole_function_head_is_left_to_the_caller():
     assert python_head("class Context(Base, metaclass=Meta):") is None
     assert python_head("def cut_off(first, second, thi…") is None  # a head cut short by the chunker
