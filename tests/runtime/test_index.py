@@ -389,6 +389,29 @@ def test_a_typed_python_signature_is_listed_without_its_annotations(tmp_path):
     assert "L1 def fetch_user(session, user_id, *, retries=3): …" in result.text.splitlines()
 
 
+def test_overload_stubs_are_not_listed_beside_their_implementation(tmp_path):
+    """A ``.py`` file's ``@overload`` stubs only repeat the implementation's name: the implementation is listed,
+    they are not (a ``.pyi`` file's stubs are all it has, so they stay). A decorated method's head is short
+    too (the chunk starts at the decorator, the def below it is indented)."""
+    filler = "\n".join(f"        step_{i} = {i}" for i in range(200))
+    stubs = "".join(f"    @overload\n    def convert(self, value: {t}) -> {t}: ...\n\n" for t in ("int", "str"))
+    code = (f"from typing import overload\n\n\nclass Converter:\n{stubs}"
+            f"    @staticmethod\n    def convert(value: object) -> object:\n{filler}\n        return value\n")
+    root = tmp_path / "overloads"
+    write(root, {"pyproject.toml": "", "lib/convert.py": code,
+                 "lib/typed.pyi": "from typing import overload\n@overload\ndef convert(value: int) -> int: ...\n"})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "how does Converter.convert work", 200, token_counter("openai", "gpt-4o"))
+    listed = [(s["path"], s["name"], s["level"]) for s in result.sources]
+    assert [x for x in listed if x[1] == "Converter.convert"] == [("lib/convert.py", "Converter.convert", "signature")]
+    assert "L11 @staticmethod def convert(value): …" in result.text.splitlines()  # the implementation
+    assert "@overload" not in result.text.split("### lib/typed.pyi")[0]
+    assert any(x[:2] == ("lib/typed.pyi", "convert") for x in listed)
+    # the outline names each method once, at its implementation
+    assert "method Converter.convert (L11)" in result.text and "(L5)" not in result.text
+
+
 def test_a_method_shown_in_full_says_which_class_and_function_it_is_in(tmp_path):
     root = tmp_path / "nested"
     filler = "".join(f"        x{i} = compute_step_{i}(value)\n" for i in range(60))  # a long outer function

@@ -137,6 +137,8 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             continue
         seen_ids.add(cid)
         chunk = record(cid)
+        if _is_overload_stub(chunk):
+            continue
         if chunk.kind == "module":  # its own code: imports, constants, top-level statements
             data = source(chunk.path, int(arrays["chunk_file"][cid]))
             text = _module_text(view, cid, data) if data is not None else ""
@@ -201,6 +203,15 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
 
 
 _CONTAINERS = set(CONTAINER_KINDS)
+#: ``@overload`` / ``@typing.overload`` among a Python definition's decorators
+_OVERLOAD = re.compile(r"^\s*@(?:typing\.|t\.)?overload\b", re.MULTILINE)
+
+
+def _is_overload_stub(chunk: Chunk) -> bool:
+    """A typing ``@overload`` stub of a ``.py`` file: its body is ``...`` and the implementation that follows it
+    has the same name and parameters, so listing it would only repeat that one (a ``.pyi`` file has no
+    implementation: its stubs stay)."""
+    return chunk.language == "python" and chunk.path.endswith(".py") and bool(_OVERLOAD.search(chunk.signature))
 #: a call: a name and its opening parenthesis
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
@@ -397,7 +408,9 @@ def _outlines(view: IndexView, file_score: np.ndarray, summaries: dict[str, str]
         if summaries and path in summaries:
             pieces.append(Piece(path, "summary", 0, f"summary: {summaries[path]}"))
             continue
-        names = [records[i] for i in wanted[f] if records[i].qualname.count(".") <= 1]
+        # each name once, at its last definition (an @overload stub's implementation follows it)
+        last = {records[i].qualname: i for i in wanted[f] if records[i].qualname.count(".") <= 1}
+        names = [records[i] for i in sorted(last.values())]  # chunk order: wanted[f] is ascending
         if not names:
             continue
         listed = ", ".join(f"{c.kind} {c.qualname} (L{c.start_line})" for c in names[:OUTLINE_NAMES])
