@@ -14,8 +14,9 @@ DEFAULT_CHARS = 12
 
 @lru_cache(maxsize=8192)  # the same candidates come up query after query in a long-lived process
 def python_head(signature: str) -> str | None:
-    """A Python function's head without its annotations (``def send(self, request, stream=False, **kwargs)``),
-    decorators by name only; None when it does not parse on its own (or is not a function)."""
+    """A Python function's head without its annotations, a method's ``self`` or ``cls`` and long defaults
+    (``def send(request, stream=False, **kwargs)``), decorators by name only; None when it does not parse on
+    its own (or is not a function)."""
     code = textwrap.dedent(signature).rstrip()
     first, _, rest = code.partition("\n")
     if rest and not first[:1].isspace():  # a method's decorator cut at its first byte: the lines after it
@@ -41,6 +42,8 @@ def python_head(signature: str) -> str | None:
     params = [shown(p, d) for p, d in zip(positional, defaults)]
     if a.posonlyargs:
         params.insert(len(a.posonlyargs), "/")
+    if params and params[0] in ("self", "cls"):  # the instance or class a method gets: it says nothing
+        params = params[2:] if params[1:2] == ["/"] else params[1:]
     if a.vararg:
         params.append(f"*{a.vararg.arg}")
     elif a.kwonlyargs:
