@@ -10,13 +10,17 @@ __all__ = ["DEFAULT_CHARS", "python_head"]
 
 #: a parameter's default shown in a compact signature up to this many characters (a longer one is "…")
 DEFAULT_CHARS = 12
+#: the decorators a short head keeps (by the end of their last name): they change what the definition is
+#: (an attribute, a ``with`` block, a test fixture); the others (``classmethod``, ``wraps``, ``lru_cache``, an
+#: app's ``route``...) cost tokens in every listed line and say little about where a bug is
+_SAYS_WHAT_IT_IS = ("property", "contextmanager", "fixture")
 
 
 @lru_cache(maxsize=8192)  # the same candidates come up query after query in a long-lived process
 def python_head(signature: str) -> str | None:
     """A Python function's head without its annotations, a method's ``self`` or ``cls`` and long defaults
-    (``def send(request, stream=False, **kwargs)``), decorators by name only; None when it does not parse on
-    its own (or is not a function)."""
+    (``def send(request, stream=False, **kwargs)``), only the decorators that say what it is (by name); None
+    when it does not parse on its own (or is not a function)."""
     code = textwrap.dedent(signature).rstrip()
     first, _, rest = code.partition("\n")
     if rest and not first[:1].isspace():  # a method's decorator cut at its first byte: the lines after it
@@ -56,4 +60,5 @@ def python_head(signature: str) -> str | None:
         target = d.func if isinstance(d, ast.Call) else d
         decorators.append("@" + ast.unparse(target))
     prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
-    return " ".join([*decorators, f"{prefix} {node.name}({', '.join(params)}):"])
+    kept = [d for d in decorators if d.rsplit(".", 1)[-1].lstrip("@").endswith(_SAYS_WHAT_IT_IS)]
+    return " ".join([*kept, f"{prefix} {node.name}({', '.join(params)}):"])
