@@ -55,10 +55,7 @@ def python_head(signature: str) -> str | None:
     params += [shown(p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
     if a.kwarg:
         params.append(f"**{a.kwarg.arg}")
-    decorators = []
-    for d in node.decorator_list:
-        target = d.func if isinstance(d, ast.Call) else d
-        decorators.append("@" + ast.unparse(target))
+    decorators = [ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
+    kept = ["@" + d for d in decorators if d.rsplit(".", 1)[-1].endswith(_SAYS_WHAT_IT_IS)]
     prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
-    kept = [d for d in decorators if d.rsplit(".", 1)[-1].lstrip("@").endswith(_SAYS_WHAT_IT_IS)]
     return " ".join([*kept, f"{prefix} {node.name}({', '.join(params)}):"])

@@ -212,6 +212,8 @@ def _is_overload_stub(chunk: Chunk) -> bool:
     has the same name and parameters, so listing it would only repeat that one (a ``.pyi`` file has no
     implementation: its stubs stay)."""
     return chunk.language == "python" and chunk.path.endswith(".py") and bool(_OVERLOAD.search(chunk.signature))
+
+
 #: a call: a name and its opening parenthesis
 _CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 
