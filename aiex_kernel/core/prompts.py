@@ -223,7 +223,7 @@ def looks_like_math(text: str) -> bool:
 def with_context(prompt: str, context: str, project: str) -> str:
     """The question with the project's code in front of it."""
     return (f"Code from the project `{project}` that may be relevant, most relevant first within each file "
-            f"(a line ``L10 def f(x):`` or ``L10 fn f(x) …`` is a definition at line 10 whose body is "
+            f"(a line ``10 def f(x):`` or ``10 fn f(x) …`` is a definition at line 10 whose body is "
             f"elided; ``… (12 docstring lines cut)`` marks the rest of a long docstring left out; some files are "
             f"only outlined):"
             f"\n\n{context}\n\n---\n\n{prompt}")

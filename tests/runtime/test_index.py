@@ -370,9 +370,9 @@ def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
     result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
                               "how does configure_everything work", 120, token_counter("openai", "gpt-4o"))
     assert [(s["name"], s["level"]) for s in result.sources] == [("configure_everything", "signature")]
-    (line,) = [ln for ln in result.text.splitlines() if ln.startswith("L1 ")]
-    assert re.fullmatch(r"L1 def configure_everything\(option_number_0: int = 0, option_number_1: .*…", line)
-    assert len(line) == len("L1 ") + SIGNATURE_LINE_CHARS  # the cut says the rest is left out: no " …" after it
+    (line,) = [ln for ln in result.text.splitlines() if ln.startswith("1 def ")]
+    assert re.fullmatch(r"1 def configure_everything\(option_number_0: int = 0, option_number_1: .*…", line)
+    assert len(line) == len("1 ") + SIGNATURE_LINE_CHARS  # the cut says the rest is left out: no " …" after it
     assert "step_0" not in result.text and result.tokens <= 120
 
 
@@ -385,7 +385,7 @@ def test_a_listed_signature_says_its_body_is_left_out(tmp_path):
     result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
                               "how does configureEverything work", 100, token_counter("openai", "gpt-4o"))
     assert [(s["name"], s["level"]) for s in result.sources] == [("configureEverything", "signature")]
-    assert "L1 function configureEverything(a, b) …" in result.text.splitlines()
+    assert "1 function configureEverything(a, b) …" in result.text.splitlines()
 
 
 def test_a_typed_python_signature_is_listed_without_its_annotations(tmp_path):
@@ -398,7 +398,7 @@ def test_a_typed_python_signature_is_listed_without_its_annotations(tmp_path):
     result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
                               "how does fetch_user work", 120, token_counter("openai", "gpt-4o"))
     assert [(s["name"], s["level"]) for s in result.sources] == [("fetch_user", "signature")]
-    assert "L1 def fetch_user(session, user_id, *, retries=3):" in result.text.splitlines()
+    assert "1 def fetch_user(session, user_id, *, retries=3):" in result.text.splitlines()
 
 
 def test_overload_stubs_are_not_listed_beside_their_implementation(tmp_path):
@@ -417,7 +417,7 @@ def test_overload_stubs_are_not_listed_beside_their_implementation(tmp_path):
                               "how does Converter.convert work", 200, token_counter("openai", "gpt-4o"))
     listed = [(s["path"], s["name"], s["level"]) for s in result.sources]
     assert [x for x in listed if x[1] == "Converter.convert"] == [("lib/convert.py", "Converter.convert", "signature")]
-    assert "L11 def convert(value):" in result.text.splitlines()  # the implementation
+    assert "11 def convert(value):" in result.text.splitlines()  # the implementation
     assert "@overload" not in result.text.split("### lib/typed.pyi")[0]
     assert any(x[:2] == ("lib/typed.pyi", "convert") for x in listed)
     # the outline names each method once, at its implementation
@@ -446,7 +446,7 @@ def test_a_method_shown_in_full_says_which_class_and_function_it_is_in(tmp_path)
     assert shown[:3] == [("RequestHandler.handle.write_chunked_body", "full"),
                          ("RequestHandler.handle", "signature"), ("RequestHandler", "signature")]
     text = result.text
-    assert re.search(r"^L\d+ def handle\(\):$", text, re.MULTILINE)  # one line, no body, no self
+    assert re.search(r"^\d+ def handle\(\):$", text, re.MULTILINE)  # one line, no body, no self
     assert text.index("class RequestHandler:\n") < text.index("def handle():\n") < text.index(
         "def write_chunked_body(data):")
     assert "x59 = compute_step_59" not in text and result.tokens <= 200
@@ -473,7 +473,7 @@ def test_the_function_the_best_match_calls_is_listed_right_after_it(tmp_path):
                               "the launch function fails on windows", 160, token_counter("openai", "gpt-4o"))
     shown = [(s["name"], s["level"]) for s in result.sources]
     assert shown[:2] == [("launch", "full"), ("open_url", "signature")], shown
-    assert "L1 def open_url(address, block):" in result.text.splitlines()
+    assert "1 def open_url(address, block):" in result.text.splitlines()
     names = {name for name, _ in shown}
     assert "cached" not in names and "render_page" not in names and result.tokens <= 160
 

@@ -372,7 +372,7 @@ def _full_text(chunk: Chunk, data: bytes) -> str:
 
 
 def _signature_text(chunk: Chunk) -> str:
-    """A definition without its body, on one line: ``L958 def __init__(s, posix_offset=False):``.
+    """A definition without its body, on one line: ``958 def __init__(s, posix_offset=False):``.
 
     Its first line only, no backticks around it, and at most ``SIGNATURE_LINE_CHARS`` characters (a long
     parameter list is cut, ending in ``…``): 10-16 tokens where ``L958-988 `...` …`` took 15-20 and a long
@@ -386,12 +386,13 @@ def _signature_text(chunk: Chunk) -> str:
     at 1,024). The class a method lies in is listed before it when it is shown at all.
     A line ending in its colon (Python) or cut short says its body is left out by itself; any other (``fn
     main()``) ends in `` …``: one token fewer a Python line (the tuning split, 375 cases: 356 -> 358 at
-    1,024 tokens, 365 -> 366 at 2,048).
+    1,024 tokens, 365 -> 366 at 2,048). Its line number comes bare, as in a numbered listing (``958``, not
+    ``L958``): one token fewer again (358 -> 360 and 366 -> 367).
     """
     line = (python_head(chunk.signature) if chunk.language == "python" else None) or chunk.signature_line()
     if len(line) > SIGNATURE_LINE_CHARS:
         line = line[: SIGNATURE_LINE_CHARS - 1] + "…"
-    return f"L{chunk.start_line} {line}" if line.endswith((":", "…")) else f"L{chunk.start_line} {line} …"
+    return f"{chunk.start_line} {line}" if line.endswith((":", "…")) else f"{chunk.start_line} {line} …"
 
 
 def _outlines(view: IndexView, file_score: np.ndarray, summaries: dict[str, str] | None) -> list[Piece]:
