@@ -12,7 +12,8 @@ quarter) unless the question is about tests, and a file's own top-level code
 
 Besides its own words, a question is searched for their other forms, guessed
 ("hashing" -> ``hash``, "options" -> ``option``), for the special methods their words
-mean ("representation" -> ``__repr__``, "equality" -> ``__eq__``), and for two adjacent words read as
+mean ("representation" -> ``__repr__``, "equality" -> ``__eq__``), for the name a package is imported by
+when they give the one it is installed by ("pyyaml" -> ``yaml``), and for two adjacent words read as
 one identifier ("env vars" -> ``envvars``, ``env_vars``), each at a lower weight.
 BM25 normalises length mildly (``b`` = 0.3): the functions a question is about are
 often long ones, and a long body should not lose to a one-line helper that shares a word.
@@ -34,7 +35,7 @@ import numpy as np
 from .bm25 import bm25
 from .chunking import CLASS_KINDS
 from .indexing import KINDS
-from .terms import QUESTION_STOP, STOP, query_terms, special_methods, term_hash, word_forms
+from .terms import QUESTION_STOP, STOP, import_name, query_terms, special_methods, term_hash, word_forms
 
 __all__ = ["QueryTerms", "is_test_path", "rank_chunks", "term_df"]
 
@@ -89,7 +90,7 @@ class QueryTerms:
         self.hashes = [term_hash(t) for t in self.terms]
         known = set(self.terms)
         #: other forms of the question's words ("hashing" -> "hash"), searched with FORM_WEIGHT
-        self.forms = [f for f in dict.fromkeys(f for t in self.terms for f in (*word_forms(t), *special_methods(t)))
+        self.forms = [f for f in dict.fromkeys(f for t in self.terms for f in (*word_forms(t), *special_methods(t), *import_name(t)))
                       if f not in known]
         self.form_hashes = [term_hash(t) for t in self.forms]
         words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w.lower() not in QUESTION_STOP]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["QUESTION_STOP", "SPECIAL_METHODS", "STOP", "Postings", "chunk_postings", "name_hash", "own_ranges",
-           "query_terms", "special_methods", "term_hash", "terms_of", "word_forms"]
+           "import_name", "query_terms", "special_methods", "term_hash", "terms_of", "word_forms"]
 
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -121,6 +121,23 @@ SPECIAL_METHODS: dict[str, tuple[str, ...]] = {
     **_special("destructor finalizer finaliser", "del"),
     **_special("callable", "call"),
 }
+
+
+#: packages installed by another name than the one code imports them by: a question says "pyyaml", the
+#: code ``import yaml`` (the installed name lowercased, or its first word -> the import name)
+IMPORT_NAMES: dict[str, str] = {
+    "pyyaml": "yaml", "pyjwt": "jwt", "pyopenssl": "openssl", "pillow": "pil", "beautifulsoup4": "bs4",
+    "pyserial": "serial", "pycryptodome": "crypto", "pycrypto": "crypto", "opencv": "cv2", "scikit": "sklearn",
+    "pywin32": "win32api", "pyzmq": "zmq", "pygobject": "gi", "attrs": "attr", "dnspython": "dns",
+    "mysqlclient": "mysqldb", "pyusb": "usb", "pyxdg": "xdg", "pynacl": "nacl",
+}
+
+
+def import_name(word: str) -> tuple[str, ...]:
+    """The name code imports a package by, when a question gives the name it is installed by ("pyyaml" ->
+    ``yaml``)."""
+    name = IMPORT_NAMES.get(word.lower())
+    return (name,) if name else ()
 
 
 def special_methods(word: str) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from aiex_kernel.core import ranking
 from aiex_kernel.core.chunking import CHUNK_FIELDS
 from aiex_kernel.core.indexing import KINDS, index_batch
 from aiex_kernel.core.ranking import QueryTerms, is_test_path, rank_chunks
-from aiex_kernel.core.terms import STOP, special_methods, term_hash, word_forms
+from aiex_kernel.core.terms import STOP, import_name, special_methods, term_hash, word_forms
 
 _QUALNAME = CHUNK_FIELDS.index("qualname")
 
@@ -205,6 +205,32 @@ def test_english_for_a_special_method_finds_it():
     # the word is what lifts __repr__: without it, __eq__ (which names the table twice) is ahead
     without = ranked(_TABLE, "Fix table for dotted keys")
     assert without.index("Table.__eq__") < without.index("Table.__repr__")
+
+
+_SCHEMAS = {
+    "api/schemas.py": '''
+        try:
+            import yaml
+        except ImportError:
+            yaml = None
+
+
+        def parse_docstring(func):
+            return yaml.safe_load(func.__doc__)
+
+
+        def installed_plugins(registry):
+            return [plugin for plugin in registry if plugin.enabled]
+        ''',
+}
+
+
+def test_a_package_named_as_installed_finds_the_code_importing_it():
+    # "pyyaml" is what pip installs; the code says yaml: the question's word alone finds no body
+    assert import_name("PyYAML") == ("yaml",) and import_name("table") == ()
+    assert "yaml" in QueryTerms("Ensure pyyaml is installed before using it").forms
+    assert "parse_docstring" in ranked(_SCHEMAS, "Ensure pyyaml is installed before using it")
+    assert ranked(_SCHEMAS, "Ensure pyjson is installed before using it") == ["installed_plugins"]
 
 
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
