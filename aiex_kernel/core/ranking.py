@@ -90,8 +90,8 @@ class QueryTerms:
         self.hashes = [term_hash(t) for t in self.terms]
         known = set(self.terms)
         #: other forms of the question's words ("hashing" -> "hash"), searched with FORM_WEIGHT
-        self.forms = [f for f in dict.fromkeys(f for t in self.terms for f in (*word_forms(t), *special_methods(t), *import_name(t)))
-                      if f not in known]
+        forms = (f for t in self.terms for f in (*word_forms(t), *special_methods(t), *import_name(t)))
+        self.forms = [f for f in dict.fromkeys(forms) if f not in known]
         self.form_hashes = [term_hash(t) for t in self.forms]
         words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w.lower() not in QUESTION_STOP]
         # identifiers that look like code (snake_case, camelCase, dotted parts) or any word of 3+ letters

@@ -380,7 +380,8 @@ def test_a_listed_signature_says_its_body_is_left_out(tmp_path):
     """A Python head ends in its colon, which says the body is left out; a brace-language one (no brace) gets `` …``."""
     filler = "\n".join(f"  const step{i} = {i};" for i in range(200))
     root = tmp_path / "braces"
-    write(root, {"pyproject.toml": "", "web/configure.js": f"function configureEverything(a, b) {{\n{filler}\n}}\n"})
+    code = f"function configureEverything(a, b) {{\n{filler}\n}}\n"
+    write(root, {"pyproject.toml": "", "web/configure.js": code})
     build(root, cluster="never")
     result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
                               "how does configureEverything work", 100, token_counter("openai", "gpt-4o"))
