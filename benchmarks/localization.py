@@ -36,11 +36,11 @@ more-itertools/more-itertools, and, added later so that tuning has more misses t
 from, dateutil/dateutil, agronholm/anyio, hynek/structlog, arrow-py/arrow, mahmoud/boltons,
 python-poetry/tomlkit, and, when it was saturated, six web and HTTP libraries: urllib3/urllib3,
 python-hyper/h11, encode/starlette, bottlepy/bottle, falconry/falcon, encode/uvicorn) is for tuning the
-ranking; **heldout** (psf/requests,
-pallets/werkzeug, encode/httpx, pytest-dev/pluggy, pallets/itsdangerous, and, mined
-later, benoitc/gunicorn, jpadilla/pyjwt, Pylons/waitress, and later still Pylons/webob,
-jd/tenacity, pallets/flask, each set unseen by any ranking change when it was added) judges it, so the ranking is not tuned on its own test. Tables are printed per split (tune, heldout,
-all) and budget.
+ranking; **heldout** (psf/requests, pallets/werkzeug, encode/httpx, pytest-dev/pluggy,
+pallets/itsdangerous, and, mined later, benoitc/gunicorn, jpadilla/pyjwt, Pylons/waitress, and later
+still Pylons/webob, jd/tenacity, pallets/flask, each set unseen by any ranking change when it was added)
+judges it, so the ranking is not tuned on its own test. Tables are printed per split (tune, heldout, all)
+and budget.
 
 Side by side in the same run, with ``--aider-python PATH`` (or ``AIDER_PYTHON``) naming an
 interpreter where ``aider`` is importable: aider's repo map (``aider.repomap.RepoMap``,

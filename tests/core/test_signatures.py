@@ -38,7 +38,8 @@ def test_long_defaults_are_elided_and_only_decorators_that_say_what_it_is_stay()
 def test_a_decorated_method_as_the_chunker_cuts_it():
     # the chunk starts at its decorator's first byte, so only the lines after it keep the class body's indent
     assert python_head("@property\n    def deadline(self) -> float:") == "@property def deadline():"
-    head = python_head("@classmethod\n    @overload\n    async def create(\n        cls, raw: socket, path: None = None\n"
+    head = python_head("@classmethod\n    @overload\n    async def create(\n"
+                       "        cls, raw: socket, path: None = None\n"
                        "    ) -> Stream:")
     assert head == "async def create(raw, path=None):"
 

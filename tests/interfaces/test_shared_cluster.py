@@ -36,7 +36,8 @@ def test_shared_cluster_lifecycle(cli, tmp_path):
         from distributed import Client
 
         with Client(state["address"], timeout=30) as client:
-            tick = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time)
+            tick = client.run_on_scheduler(
+                lambda dask_scheduler: dask_scheduler.periodic_callbacks["tick"].callback_time)
             ticks = client.run(lambda dask_worker: dask_worker.periodic_callbacks["tick"].callback_time)
         assert tick == 1000 and list(ticks.values()) == [1000]
     finally:

@@ -377,7 +377,8 @@ def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
 
 
 def test_a_listed_signature_says_its_body_is_left_out(tmp_path):
-    """A Python head ends in its colon, which says the body is left out; a brace-language one (no brace) gets `` …``."""
+    """A Python head ends in its colon, which says the body is left out; a brace-language one (no brace) gets
+    `` …``."""
     filler = "\n".join(f"  const step{i} = {i};" for i in range(200))
     root = tmp_path / "braces"
     code = f"function configureEverything(a, b) {{\n{filler}\n}}\n"
