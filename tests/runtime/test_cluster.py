@@ -101,6 +101,29 @@ def test_version_mismatch_warns_and_missing_aiex_raises(dask_cluster, monkeypatc
     rt.close()
 
 
+def _worker_errors_logged() -> list[str]:
+    """In a worker: what distributed.worker lets through of the heartbeat's error about a scheduler that
+    closed (the race of closing a local cluster: a traceback after a job that went well) and of another error."""
+    import logging
+
+    from distributed.comm.core import CommClosedError
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger = logging.getLogger("distributed.worker")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker>: Stream is closed")
+        except CommClosedError:
+            logger.exception("Failed to communicate with scheduler during heartbeat.")
+        logger.error("a real problem")
+    finally:
+        logger.removeHandler(handler)
+    return seen
+
+
 def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_die():
     """The local cluster aiex starts (worker processes): no HTTP server on 8787 (no 'Port 8787 is already
     in use' warning in a second kernel), workers outside our process group and deaf to SIGINT (a kernel
@@ -142,6 +165,7 @@ def test_own_local_cluster_survives_interrupts_and_is_replaced_when_its_workers_
         with open(f"/proc/{pid}/status") as fh:
             ignored = int(next(line for line in fh if line.startswith("SigIgn:")).split()[1], 16)
         assert ignored & (1 << (signal.SIGINT - 1))
+        assert client.run(_worker_errors_logged) == {a: ["a real problem"] for a in client.run(os.getpid)}
         os.kill(pid, signal.SIGINT)  # what "Interrupt kernel" sends to the whole group
         time.sleep(0.5)
         assert client.submit(sum, [1, 2], pure=False).result(timeout=30) == 3
