@@ -202,9 +202,20 @@ def is_test(path: str) -> bool:
     return bool(_TEST_PATH.search(path))
 
 
-def function_shown(g: dict, sources: list[dict], *, full_only: bool = False) -> bool:
+TOP_LEVEL = "(top-level code)"
+
+
+def function_shown(g: dict, sources: list[dict], *, full_only: bool = False, owns=None) -> bool:
+    """Whether ``sources`` show gold function ``g``: a full piece that holds its definition line, or its
+    signature. A file's top-level code (the text outside every definition) holds it only where ``owns(path,
+    line)`` says that line lies outside every definition chunk (a function defined inside a top-level
+    ``if``/``try``); without ``owns``, never."""
     for s in sources:
         if s["path"] != g["path"] or not s["start_line"] <= g["def_line"] <= s["end_line"]:
+            continue
+        if s["name"] == TOP_LEVEL:
+            if s["level"] == "full" and owns is not None and owns(g["path"], g["def_line"]):
+                return True
             continue
         if s["level"] == "full":
             return True
@@ -213,21 +224,21 @@ def function_shown(g: dict, sources: list[dict], *, full_only: bool = False) -> 
     return False
 
 
-def score(gold: list[dict], sources: list[dict], files: list[str]) -> dict:
+def score(gold: list[dict], sources: list[dict], files: list[str], owns=None) -> dict:
     paths = {s["path"] for s in sources}
     return {
         "file": any(g["path"] in paths for g in gold),
         "file_any": any(g["path"] in files for g in gold),
-        "function": any(function_shown(g, sources) for g in gold),
-        "full": any(function_shown(g, sources, full_only=True) for g in gold),
-        "all_functions": all(function_shown(g, sources) for g in gold),
+        "function": any(function_shown(g, sources, owns=owns) for g in gold),
+        "full": any(function_shown(g, sources, full_only=True, owns=owns) for g in gold),
+        "all_functions": all(function_shown(g, sources, owns=owns) for g in gold),
     }
 
 
-def diagnose(gold: list[dict], sources: list[dict]) -> dict:
+def diagnose(gold: list[dict], sources: list[dict], owns=None) -> dict:
     """Where the gold lands among the chunks of a large context (most relevant first)."""
     for i, s in enumerate(sources):
-        if any(function_shown(g, [s]) for g in gold):
+        if any(function_shown(g, [s], owns=owns) for g in gold):
             return {"position": i, "level": s["level"], "of": len(sources)}
     file_pos = next((i for i, s in enumerate(sources) if any(s["path"] == g["path"] for g in gold)), None)
     return {"position": None, "file_position": file_pos, "of": len(sources)}
@@ -267,6 +278,23 @@ class AiexRunner:
                                   similarity=query_similarity(self.view, self.settings, question),
                                   summaries=file_summaries(self.view), redact_secrets=self.settings.redact_secrets)
         return (time.perf_counter() - started) * 1000, result
+
+    def owns(self, path: str, line: int) -> bool:
+        """Whether ``line`` of ``path`` is part of the file's top-level code: outside every definition chunk
+        (what a top-level-code piece shows; :func:`aiex_kernel.runtime.index.context._module_text`)."""
+        import numpy as np
+
+        from aiex_kernel.core.indexing import KINDS
+
+        a = self.view.arrays
+        index_of = getattr(self, "_index_of", None)
+        if index_of is None or index_of[0] is not self.view:
+            index_of = self._index_of = (self.view, {f["path"]: i for i, f in enumerate(self.view.files)})
+        f = index_of[1].get(path)
+        if f is None:
+            return False
+        mine = (a["chunk_file"] == f) & (a["chunk_kind"] != KINDS.index("module"))
+        return not np.any(mine & (a["chunk_start_line"] <= line) & (line <= a["chunk_end_line"]))
 
 
 # ---------------------------------------------------------------- aider
@@ -612,7 +640,7 @@ def main() -> None:
                            "files": report.files, "chunks": report.chunks, "build_s": build_s, "aiex": {}}
                     for b in budgets:
                         ms, result = aiex.query(c["question"], b)
-                        hit = score(c["gold"], result.sources, result.files)
+                        hit = score(c["gold"], result.sources, result.files, aiex.owns)
                         tests = [s for s in result.sources if is_test(s["path"])]
                         rec["aiex"][str(b)] = {
                             **hit, "tokens": result.tokens, "ms": ms, "sources": len(result.sources),
@@ -621,7 +649,7 @@ def main() -> None:
                         }
                     if args.diagnosis:
                         _, big = aiex.query(c["question"], DIAG_BUDGET)
-                        rec["diagnosis"] = diagnose(c["gold"], big.sources)
+                        rec["diagnosis"] = diagnose(c["gold"], big.sources, aiex.owns)
                     if aider_out is not None:
                         rec["aider"] = {}
                         for b in budgets:
