@@ -35,7 +35,8 @@ import numpy as np
 from .bm25 import bm25
 from .chunking import CLASS_KINDS
 from .indexing import KINDS
-from .terms import QUESTION_STOP, STOP, import_name, query_terms, special_methods, term_hash, word_forms
+from .terms import (QUESTION_STOP, STOP, flag_names, import_name, query_terms, special_methods, term_hash,
+                    word_forms)
 
 __all__ = ["QueryTerms", "is_test_path", "rank_chunks", "term_df"]
 
@@ -98,6 +99,10 @@ class QueryTerms:
         singles = [w.lower().strip("_") for w in words if len(w.strip("_")) > 2 and w.lower() not in STOP]
         code = {w.lower().strip("_") for m in _IDENTIFIER.findall(text)
                 for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", m)}
+        # a command-line option names the identifier it sets: "--reload" reload, "--log-config" log_config
+        flags = [f for f in flag_names(text) if f not in STOP]
+        code.update(flags)
+        singles += [f for f in flags if f not in singles]
         # two plain words in a row may name one thing: "local manager" -> LocalManager, local_manager
         plain = [w.lower() for w in words]
         pairs = [f"{a}{sep}{b}" for a, b in zip(plain, plain[1:]) if a not in STOP and b not in STOP

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["QUESTION_STOP", "SPECIAL_METHODS", "STOP", "Postings", "chunk_postings", "name_hash", "own_ranges",
-           "import_name", "query_terms", "special_methods", "term_hash", "terms_of", "word_forms"]
+__all__ = ["QUESTION_STOP", "SPECIAL_METHODS", "STOP", "Postings", "chunk_postings", "flag_names", "import_name",
+           "name_hash", "own_ranges", "query_terms", "special_methods", "term_hash", "terms_of", "word_forms"]
 
 IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -145,13 +145,25 @@ def special_methods(word: str) -> tuple[str, ...]:
     return SPECIAL_METHODS.get(word.lower(), ())
 
 
+_FLAG = re.compile(r"(?<![\w-])--([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)")
+
+
+def flag_names(text: str) -> list[str]:
+    """The command-line options a question names, as the identifiers code gives them: ``--log-config`` ->
+    ``log_config`` (click and argparse turn dashes into underscores), ``--reload`` -> ``reload``."""
+    return list(dict.fromkeys(m.lower().replace("-", "_") for m in _FLAG.findall(text)))
+
+
 def query_terms(text: str) -> list[str]:
-    """The search terms of a question, in order, without repeats."""
+    """The search terms of a question, in order, without repeats; a command-line option (``--log-config``)
+    also as its identifier (``log_config``)."""
     out: list[str] = []
     for word in _QUERY_WORD.findall(text):
         if word.lower() in QUESTION_STOP:
             continue
         out.extend(terms_of(word))
+    for flag in flag_names(text):
+        out.extend(terms_of(flag))
     return list(dict.fromkeys(out))
 
 

@@ -13,7 +13,7 @@ from aiex_kernel.core import ranking
 from aiex_kernel.core.chunking import CHUNK_FIELDS
 from aiex_kernel.core.indexing import KINDS, index_batch
 from aiex_kernel.core.ranking import QueryTerms, is_test_path, rank_chunks
-from aiex_kernel.core.terms import STOP, import_name, special_methods, term_hash, word_forms
+from aiex_kernel.core.terms import STOP, flag_names, import_name, special_methods, term_hash, word_forms
 
 _QUALNAME = CHUNK_FIELDS.index("qualname")
 
@@ -231,6 +231,48 @@ def test_a_package_named_as_installed_finds_the_code_importing_it():
     assert "yaml" in QueryTerms("Ensure pyyaml is installed before using it").forms
     assert "parse_docstring" in ranked(_SCHEMAS, "Ensure pyyaml is installed before using it")
     assert ranked(_SCHEMAS, "Ensure pyjson is installed before using it") == ["installed_plugins"]
+
+
+_SERVER = {
+    "server/config.py": '''
+        class Config:
+            def __init__(self, app, log_config=None, reload=False):
+                self.app = app
+                self.log_config = log_config
+                self.reload = reload
+
+            def configure_logging(self):
+                if self.log_config is not None:
+                    load_logging_file(self.log_config)
+
+        def reload(server):
+            server.stop()
+            server.start()
+
+
+        def restart_workers(server):
+            for worker in server.workers:
+                worker.restart()
+        ''',
+    "server/main.py": '''
+        def run(app, **options):
+            """Start the server: the log level, the config file and reloading come from the options."""
+            server = Server(Config(app, **options))
+            server.run()
+        ''',
+}
+
+
+def test_a_command_line_option_names_the_identifier_it_sets():
+    assert flag_names("Fixes --log-config with --reload, not -v or x--y") == ["log_config", "reload"]
+    q = QueryTerms("Fixes bug where --log-config disables loggers")
+    assert "log_config" in q.terms and dict(zip(q.names, q.name_weights))["log_config"] == 1.0
+    # the option is the identifier: the methods reading it come before the function that only mentions config
+    assert set(ranked(_SERVER, "Fixes bug where --log-config disables the loggers")[:2]) == {
+        "Config.__init__", "Config.configure_logging"}
+    # a one-word option is an identifier, not a plain English word: the definition it names gains on the others
+    flag, word = scores_of(_SERVER, "--reload restarts twice"), scores_of(_SERVER, "reload restarts twice")
+    assert flag["reload"] / flag["restart_workers"] > 1.5 * word["reload"] / word["restart_workers"]
 
 
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
