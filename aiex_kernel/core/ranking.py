@@ -28,7 +28,7 @@ matches' vocabulary but none of the question's words ("backoff delay" -> the
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from .indexing import KINDS
 from .terms import (QUESTION_STOP, STOP, flag_names, import_name, query_terms, special_methods, term_hash,
                     word_forms)
 
-__all__ = ["QueryTerms", "is_test_path", "rank_chunks", "term_df"]
+__all__ = ["QueryTerms", "is_test_path", "mentioned_files", "rank_chunks", "term_df"]
 
 #: weight of "this chunk defines a symbol the question names", relative to the best BM25 score
 DEFINITION_BONUS = 1.0
@@ -74,6 +74,27 @@ _TEST_PATH = re.compile(r"(^|/)(tests?|testing|testsuite|examples?|docs?|benchma
                         r"(^|/)(test_[^/]*|[^/]*_tests?\.[a-z]+|tests?\.py|conftest\.py)$")
 _IDENTIFIER = re.compile(r"`[^`]+`|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[A-Za-z0-9]*_[A-Za-z0-9_]+|"
                          r"[a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*|[A-Za-z_][A-Za-z0-9_]*(?=\()")
+
+
+_FILE_NAME = re.compile(r"(?<![\w/.-])([\w-]+(?:[./][\w-]+)*\.[A-Za-z][A-Za-z0-9]{0,4})(?![\w/])")
+#: a file name of a question that more files than this end with names none of them ("__init__.py")
+MENTION_MAX_FILES = 3
+
+
+def mentioned_files(text: str, paths: Iterable[str]) -> list[int]:
+    """The files a question names by their name or path ("in chatdemo.py", "tornado/gen.py"): the indices
+    of ``paths`` equal to or ending with it, for a name that at most MENTION_MAX_FILES paths end with."""
+    names = {m.lower() for m in _FILE_NAME.findall(text)}
+    if not names:
+        return []
+    found: dict[str, list[int]] = {n: [] for n in names}
+    for i, path in enumerate(paths):
+        low = path.lower()
+        base = low.rsplit("/", 1)[-1]
+        for n in names:
+            if (base == n or low.endswith("/" + n) or low == n) if "/" in n else base == n:
+                found[n].append(i)
+    return sorted({i for hits in found.values() if len(hits) <= MENTION_MAX_FILES for i in hits})
 
 
 def is_test_path(path: str) -> bool:

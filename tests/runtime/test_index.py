@@ -356,6 +356,36 @@ def test_top_level_code_reaches_the_context(tmp_path):
     assert "RETRY_POLICY = {'max': 3}" in result.text and result.tokens <= 300
 
 
+def test_a_file_the_question_names_is_searched_even_when_it_is_an_example(tmp_path):
+    """"... in chatdemo.py": that file's code comes first, although examples weigh a quarter otherwise and the
+    library has the same words; a name that many files share ("__init__.py") pins none."""
+    from aiex_kernel.core.ranking import mentioned_files
+
+    handler = ("def wait_for_messages(self, cursor=None):\n    reference = self.waiters.add(callback)\n"
+               "    return callback, reference\n")
+    library = "".join(f"def run_callback_{i}(callback, reference):\n    return callback(reference, callback)\n\n\n"
+                      for i in range(6))
+    root = tmp_path / "web"
+    write(root, {"pyproject.toml": "", "examples/chat/chatdemo.py": handler, "web/ioloop.py": library,
+                 "web/__init__.py": "", "examples/__init__.py": "", "examples/chat/__init__.py": "", "web/util/__init__.py": "", "setup.py": ""})
+    build(root, cluster="never")
+    view = view_of(root)
+    paths = [f["path"] for f in view.files]
+    assert [paths[i] for i in mentioned_files("a dangling callback in chatdemo.py", paths)] == [
+        "examples/chat/chatdemo.py"]
+    assert [paths[i] for i in mentioned_files("see examples/chat/chatdemo.py and setup.py", paths)] == [
+        "examples/chat/chatdemo.py", "setup.py"]
+    assert mentioned_files("fix __init__.py imports, e.g. attr.s or v1.5", paths) == []
+
+    def first(question):
+        result = assemble_context(view, open_sandbox(root, load_settings(root)), question, 2000,
+                                  token_counter("openai", "gpt-4o"))
+        return result.sources[0]["name"]
+
+    assert first("Fix a dangling reference to callback") != "wait_for_messages"
+    assert first("Fix a dangling reference to callback in chatdemo.py") == "wait_for_messages"
+
+
 def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
     """A candidate shown without its body is one line: its start line and its head, a long parameter list
     cut, so a budget holds many of them; the name and the first parameters stay."""

@@ -13,7 +13,7 @@ import numpy as np
 from ...core.chunking import Chunk
 from ...core.compress import Piece, fit
 from ...core.indexing import KINDS
-from ...core.ranking import CONTAINER_KINDS, QueryTerms, rank_chunks
+from ...core.ranking import CONTAINER_KINDS, QueryTerms, mentioned_files, rank_chunks
 from ...core.signatures import python_head
 from ...core.terms import STOP, name_hash, own_ranges
 from ...core.tokens import estimate_tokens
@@ -88,12 +88,20 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
     arrays = view.arrays
     q = QueryTerms(query)
     file_prior = None
+    # files the question names ("in chatdemo.py"): pulled in like named files, and not weighted down as tests
+    # or examples (the question is about them)
+    mentioned = mentioned_files(query, (f["path"] for f in view.files))
+    test_files = view.test_files()
+    if mentioned and test_files is not None:
+        test_files = test_files.copy()
+        test_files[mentioned] = False
     if use_graph and len(view.files):
         index_of = {f["path"]: i for i, f in enumerate(view.files)}
         named = [index_of[p] for p in named_files if p in index_of]
+        named += [i for i in mentioned if i not in named]
         extra = QueryTerms(focus).name_hashes if focus else []
         file_prior = view.file_prior([*q.name_hashes, *extra], q.names, named)
-    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity, test_files=view.test_files(),
+    scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity, test_files=test_files,
                          term_df=view.term_df())
     n_files = len(view.files)
     file_score = np.zeros(n_files)
