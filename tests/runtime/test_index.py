@@ -510,6 +510,26 @@ def test_the_function_the_best_match_calls_is_listed_right_after_it(tmp_path):
     assert "cached" not in names and "render_page" not in names and result.tokens <= 160
 
 
+def test_a_class_listed_as_the_callee_still_brings_its_members(tmp_path):
+    """The best match calls a class, listed after it as the callee; when the class comes up in rank order its
+    relevant methods follow it, as for any class shown as a signature, and it is not listed twice."""
+    root = tmp_path / "callee-class"
+    others = "".join(f"\n\ndef windows_step_{i}(x):\n    return 'windows console windows {i}'\n" for i in range(15))
+    write(root, {"pyproject.toml": "",
+                 "lib/cli.py": "from .runner import Runner\n\n\ndef main(argv):\n    return Runner(argv).start()\n",
+                 "lib/runner.py": ("class Runner:\n    \"\"\"Runs the tool on windows.\"\"\"\n\n"
+                                   "    def __init__(self, argv):\n        self.argv = argv\n\n"
+                                   "    def start(self):\n        return spawn_console_on_windows(self.argv)\n"),
+                 "lib/steps.py": others.lstrip()})
+    build(root, cluster="never")
+    result = assemble_context(view_of(root), open_sandbox(root, load_settings(root)),
+                              "`main()` fails on windows", 200, token_counter("openai", "gpt-4o"))
+    shown = [(s["name"], s["level"]) for s in result.sources]
+    assert shown[:2] == [("main", "full"), ("Runner", "signature")], shown
+    assert "Runner.start" in {name for name, _ in shown} and result.tokens <= 200, shown
+    assert len(set(shown)) == len(shown), shown  # the class once, though it is also the method's parent
+
+
 def test_a_long_docstring_is_cut_to_its_first_paragraph_in_a_full_body(tmp_path):
     """A body sent in full keeps a long docstring's first paragraph and says how many lines were cut, so the
     budget goes to code; the code after it, and a short docstring, are sent as they are."""

@@ -173,7 +173,8 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
             ordered.append(piece)
             # a method or a nested function: the signatures of its class or function say where it lives
             for parent in _enclosing(arrays, cid):
-                if parent not in seen_ids:
+                listed = callee_piece is not None and callee_piece.chunk == parent  # already, as the callee
+                if parent not in seen_ids and not listed:
                     seen_ids.add(parent)
                     outer = record(parent)
                     ordered.append(Piece(outer.path, "signature", outer.start_line, _signature_text(outer), parent))
@@ -187,6 +188,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
                     ordered.append(callee_piece)
             continue
         if callee_piece is not None and callee_piece.chunk == cid:  # already listed as the callee
+            queue.extend(reversed(_members(arrays, scores, cid, chunk)))  # a class: its members, as below
             continue
         ordered.append(Piece(chunk.path, "signature", chunk.start_line, _signature_text(chunk), cid))
         # a container shown only as its signature: its own relevant members come right after it
