@@ -64,6 +64,8 @@ def name_hash(name: str) -> int:
 def terms_of(identifier: str) -> list[str]:
     """The search terms of one identifier: the whole name lowercased, and its parts."""
     whole = identifier.lower().strip("_")
+    if whole in STOP and whole != identifier.lower():  # __import__, __class__, _type: a name, not the keyword
+        whole = identifier.lower()
     parts = [p.lower() for p in _PARTS.findall(identifier)]
     out = [t for t in dict.fromkeys([whole, *parts]) if len(t) > 1 and t not in STOP and not t.isdigit()]
     return out

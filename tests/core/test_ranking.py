@@ -13,7 +13,8 @@ from aiex_kernel.core import ranking
 from aiex_kernel.core.chunking import CHUNK_FIELDS
 from aiex_kernel.core.indexing import KINDS, index_batch
 from aiex_kernel.core.ranking import QueryTerms, is_test_path, rank_chunks
-from aiex_kernel.core.terms import STOP, flag_names, import_name, special_methods, term_hash, word_forms
+from aiex_kernel.core.terms import (STOP, flag_names, import_name, special_methods, term_hash, terms_of,
+                                   word_forms)
 
 _QUALNAME = CHUNK_FIELDS.index("qualname")
 
@@ -273,6 +274,27 @@ def test_a_command_line_option_names_the_identifier_it_sets():
     # a one-word option is an identifier, not a plain English word: the definition it names gains on the others
     flag, word = scores_of(_SERVER, "--reload restarts twice"), scores_of(_SERVER, "reload restarts twice")
     assert flag["reload"] / flag["restart_workers"] > 1.5 * word["reload"] / word["restart_workers"]
+
+
+_LOADER = {
+    "conf/loader.py": '''
+        def modules(name):
+            """Load the dotted module."""
+            package = __import__(name, globals(), locals(), [""])
+            return package
+
+
+        def load_plugins(names):
+            import importlib
+            return [importlib.import_module(n) for n in names]
+        ''',
+}
+
+
+def test_a_dunder_name_that_is_a_keyword_without_its_underscores_is_searched():
+    # __import__ is the builtin's name, not the keyword import (a stop word, which finds nothing)
+    assert terms_of("__import__") == ["__import__"] and terms_of("import") == [] and terms_of("_type") == ["_type"]
+    assert ranked(_LOADER, "Fixed incorrect usage of __import__")[:1] == ["modules"]
 
 
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():

@@ -36,8 +36,9 @@ from ...errors import IndexCorrupt, SchemaMismatch
 
 __all__ = ["SCHEMA_VERSION", "IndexStore", "Segment"]
 
-#: bump when the layout or the meaning of an array changes; older indexes are rebuilt
-SCHEMA_VERSION = 3
+#: bump when the layout or the meaning of an array changes; older indexes are rebuilt (4: the terms of a dunder
+#: name that is a keyword without its underscores, ``__import__``)
+SCHEMA_VERSION = 4
 #: the per-chunk arrays and their dtypes, stored as the rows of one int32 zarr array ``chunks`` (unsigned
 #: values by their bits), the postings likewise as ``postings``: a segment is three zarr arrays rather than
 #: twelve, each of which cost a few ms to create (a segment of 3,000 chunks: 67 -> 24 ms of CPU to write)
