@@ -14,7 +14,8 @@ Besides its own words, a question is searched for their other forms, guessed
 ("hashing" -> ``hash``, "options" -> ``option``), for the special methods their words
 mean ("representation" -> ``__repr__``, "equality" -> ``__eq__``), for the name a package is imported by
 when they give the one it is installed by ("pyyaml" -> ``yaml``), and for two adjacent words read as
-one identifier ("env vars" -> ``envvars``, ``env_vars``), each at a lower weight.
+one identifier ("env vars" -> ``envvars``, ``env_vars``), and for the parts of a word run together that the
+code writes apart ("loglevel" -> ``log``, ``level``, when both are terms of the index), each at a lower weight.
 BM25 normalises length mildly (``b`` = 0.3): the functions a question is about are
 often long ones, and a long body should not lose to a one-line helper that shares a word.
 
@@ -60,6 +61,9 @@ BM25_B = 0.3
 #: the definition bonus a member of a named container (a method of a named class) earns, as a share of its
 #: container's
 MEMBER_SHARE = 0.5
+#: whether a question's word run together ("loglevel") is also searched as the code's parts (log, level), as
+#: another form of it
+SPLIT_WORDS = True
 #: BM25 weight of two adjacent words read as one identifier ("env vars" -> envvars, env_vars)
 PAIR_WEIGHT = 0.5
 #: pseudo-relevance feedback: the best FEEDBACK_CHUNKS chunks' FEEDBACK_TERMS most telling terms are searched
@@ -153,13 +157,16 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
     it holds tests; ``term_df``: the index's terms (sorted) and how many chunks hold each (``term_df``), which
     saves the feedback step a pass over the postings."""
     post = arrays["post_chunk"], arrays["post_term"], arrays["post_count"], arrays["chunk_len"]
-    if query.form_hashes or query.pair_hashes:  # one pass over all postings, then three small ones
-        hit = np.isin(arrays["post_term"], np.asarray([*query.hashes, *query.form_hashes, *query.pair_hashes],
+    forms = query.form_hashes
+    if term_df is not None and SPLIT_WORDS:  # "loglevel" -> log, level: another form of the word
+        forms = list(dict.fromkeys([*forms, *(h for h in _split_hashes(query, term_df) if h not in query.hashes)]))
+    if forms or query.pair_hashes:  # one pass over all postings, then three small ones
+        hit = np.isin(arrays["post_term"], np.asarray([*query.hashes, *forms, *query.pair_hashes],
                                                       dtype=np.uint32))
         post = arrays["post_chunk"][hit], arrays["post_term"][hit], arrays["post_count"][hit], arrays["chunk_len"]
     scores = bm25(query.hashes, *post, live, k1=BM25_K1, b=BM25_B)
-    if query.form_hashes and FORM_WEIGHT:
-        scores = scores + FORM_WEIGHT * bm25(query.form_hashes, *post, live, k1=BM25_K1, b=BM25_B)
+    if forms and FORM_WEIGHT:
+        scores = scores + FORM_WEIGHT * bm25(forms, *post, live, k1=BM25_K1, b=BM25_B)
     if query.pair_hashes and PAIR_WEIGHT:
         scores = scores + PAIR_WEIGHT * bm25(query.pair_hashes, *post, live, k1=BM25_K1, b=BM25_B)
     scale = float(scores.max()) if len(scores) and scores.max() > 0 else 1.0
@@ -191,6 +198,29 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
     if exclude_kinds:
         scores = np.where(np.isin(arrays["chunk_kind"], list(exclude_kinds)), 0.0, scores)
     return scores
+
+
+def _split_hashes(query: QueryTerms, table: tuple[np.ndarray, np.ndarray]) -> list[int]:
+    """Words of the question run together that the code writes apart ("loglevel" -> ``log``, ``level``): every
+    split into two parts of 3+ letters that both occur in the index (``table``, its sorted terms)."""
+    known = table[0]
+    if not len(known):
+        return []
+
+    def indexed(word: str) -> bool:
+        h = term_hash(word)
+        at = int(np.searchsorted(known, h))
+        return at < len(known) and int(known[at]) == h
+
+    out: list[int] = []
+    for t in query.terms:
+        if len(t) < 6 or not t.isalpha():
+            continue
+        for i in range(3, len(t) - 2):
+            a, b = t[:i], t[i:]
+            if a not in STOP and b not in STOP and indexed(a) and indexed(b):
+                out += [term_hash(a), term_hash(b)]
+    return list(dict.fromkeys(out))
 
 
 def term_df(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -297,6 +297,37 @@ def test_a_dunder_name_that_is_a_keyword_without_its_underscores_is_searched():
     assert ranked(_LOADER, "Fixed incorrect usage of __import__")[:1] == ["modules"]
 
 
+_CONSOLE = {
+    "process/console.py": '''
+        def start(bus):
+            bus.log("Handler for console events already set.", level=20)
+
+
+        def stop(bus):
+            bus.running = False
+
+
+        def restart(bus):
+            bus.running = True
+        ''',
+}
+
+
+def test_words_run_together_are_also_searched_as_the_codes_parts():
+    # "loglevel" is one word of the question; the code says log(..., level=...): both parts are in the index
+    arrays, names, tests = indexed(_CONSOLE)
+    question = QueryTerms("Correct the loglevel for the console")
+    scores = rank_chunks(arrays, question, test_files=tests, term_df=ranking.term_df(arrays))
+    assert names[int(np.argmax(scores))] == "start" and scores[names.index("stop")] < scores.max() / 2
+    off = ranking.SPLIT_WORDS
+    ranking.SPLIT_WORDS = False
+    try:
+        unsplit = rank_chunks(arrays, question, test_files=tests, term_df=ranking.term_df(arrays))
+    finally:
+        ranking.SPLIT_WORDS = off
+    assert unsplit[names.index("start")] < scores[names.index("start")]
+
+
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
     s = scores_of(_SHOP, "cart total")
     assert s["Cart.total"] > s["test_total"] and s["Cart.total"] > s["show_total"]
