@@ -85,20 +85,44 @@ _FILE_NAME = re.compile(r"(?<![\w/.-])([\w-]+(?:[./][\w-]+)*\.[A-Za-z][A-Za-z0-9
 MENTION_MAX_FILES = 3
 
 
+#: the kinds of change a subject may start with ("fix: ..."), not modules
+_CHANGE_TYPES = frozenset(QUESTION_STOP | set("feat feature bugfix hotfix docs doc chore refactor test tests style "
+                                              "perf ci build revert deps security breaking".split()))
+#: a commit subject's leading module ("http1connection: ...", "cptools.SessionAuth: ...")
+_MODULE_PREFIX = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*:\s")
+
+
 def mentioned_files(text: str, paths: Iterable[str]) -> list[int]:
-    """The files a question names by their name or path ("in chatdemo.py", "tornado/gen.py"): the indices
-    of ``paths`` equal to or ending with it, for a name that at most MENTION_MAX_FILES paths end with."""
+    """The files a question names: by their name or path ("in chatdemo.py", "tornado/gen.py"), or as the
+    module a commit subject starts with ("http1connection: ...", "cptools.SessionAuth: ..." -> cptools.py).
+    The indices of ``paths`` that match, for a name at most MENTION_MAX_FILES paths match."""
     names = {m.lower() for m in _FILE_NAME.findall(text)}
-    if not names:
+    prefix = _MODULE_PREFIX.match(text)
+    modules = []  # the dotted prefix's module paths, longest first: a/b/c, a/b, a
+    if prefix and prefix.group(1).lower() not in _CHANGE_TYPES:
+        parts = prefix.group(1).lower().split(".")
+        modules = ["/".join(parts[:k]) for k in range(len(parts), 0, -1)]
+    if not names and not modules:
         return []
-    found: dict[str, list[int]] = {n: [] for n in names}
+    found: dict[str, list[int]] = {n: [] for n in [*names, *modules]}
     for i, path in enumerate(paths):
         low = path.lower()
         base = low.rsplit("/", 1)[-1]
         for n in names:
             if (base == n or low.endswith("/" + n) or low == n) if "/" in n else base == n:
                 found[n].append(i)
-    return sorted({i for hits in found.values() if len(hits) <= MENTION_MAX_FILES for i in hits})
+        if modules:
+            stem = ("/" + low).rsplit(".", 1)[0]
+            stem = stem[: -len("/__init__")] if stem.endswith("/__init__") else stem
+            for m in modules:
+                if stem.endswith("/" + m):
+                    found[m].append(i)
+    chosen = {i for n in names if len(found[n]) <= MENTION_MAX_FILES for i in found[n]}
+    for m in modules:  # the longest module prefix that names a few files
+        if 0 < len(found[m]) <= MENTION_MAX_FILES:
+            chosen.update(found[m])
+            break
+    return sorted(chosen)
 
 
 def is_test_path(path: str) -> bool:

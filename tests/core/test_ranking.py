@@ -328,6 +328,19 @@ def test_words_run_together_are_also_searched_as_the_codes_parts():
     assert unsplit[names.index("start")] < scores[names.index("start")]
 
 
+def test_the_module_a_commit_subject_starts_with_names_its_file():
+    paths = ["tornado/http1connection.py", "cherrypy/lib/cptools.py", "pkg/stdlib/__init__.py", "tools/fix.py",
+             "a/util.py", "b/util.py", "c/util.py", "d/util.py"]
+    named = {q: [paths[i] for i in ranking.mentioned_files(q, paths)] for q in (
+        "http1connection: Improve error logging", "cptools.SessionAuth: fix login_screen",
+        "stdlib.render_to_log_kwargs: fix kwargs", "fix: a crash", "Bug: a crash", "util: too many files",
+        "no prefix: here")}
+    assert named == {"http1connection: Improve error logging": ["tornado/http1connection.py"],
+                     "cptools.SessionAuth: fix login_screen": ["cherrypy/lib/cptools.py"],
+                     "stdlib.render_to_log_kwargs: fix kwargs": ["pkg/stdlib/__init__.py"],
+                     "fix: a crash": [], "Bug: a crash": [], "util: too many files": [], "no prefix: here": []}
+
+
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
     s = scores_of(_SHOP, "cart total")
     assert s["Cart.total"] > s["test_total"] and s["Cart.total"] > s["show_total"]
