@@ -72,6 +72,7 @@ FEEDBACK_WEIGHT = 0.3
 FEEDBACK_CHUNKS = 5
 FEEDBACK_TERMS = 20
 
+_CONTRACTION = re.compile(r"(?<=[A-Za-z])['\u2019](?:t|s|re|ve|ll|d|m)\b", re.IGNORECASE)
 _TESTS_ASKED = re.compile(r"\b(tests?|testing|pytest|unittest|fixtures?|conftest|assert\w*|xfail|parametri[sz]\w*)\b",
                           re.IGNORECASE)
 _TEST_PATH = re.compile(r"(^|/)(tests?|testing|testsuite|examples?|docs?|benchmarks?)(/|$)|"
@@ -143,7 +144,9 @@ class QueryTerms:
         forms = (f for t in self.terms for f in (*word_forms(t), *special_methods(t), *import_name(t)))
         self.forms = [f for f in dict.fromkeys(forms) if f not in known]
         self.form_hashes = [term_hash(t) for t in self.forms]
-        words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w.lower() not in QUESTION_STOP]
+        # "doesn't", "it's": the contraction is no word of its own (no pair "linkedt" from "linked doesn't")
+        prose = _CONTRACTION.sub("", text)
+        words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", prose) if w.lower() not in QUESTION_STOP]
         # identifiers that look like code (snake_case, camelCase, dotted parts) or any word of 3+ letters
         singles = [w.lower().strip("_") for w in words if len(w.strip("_")) > 2 and w.lower() not in STOP]
         code = {w.lower().strip("_") for m in _IDENTIFIER.findall(text)

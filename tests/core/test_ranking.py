@@ -87,6 +87,12 @@ def test_forms_and_pairs_are_searched_apart_from_the_words():
     assert not set(q.pair_hashes) & set(q.hashes) and not set(q.form_hashes) & set(q.hashes)
 
 
+def test_a_contraction_makes_no_word_of_its_own():
+    q = QueryTerms("Headers.linked doesn't exist; it\u2019s Gunicorn's timeout")
+    assert {"linkedt", "t_exist", "gunicorns"}.isdisjoint(q.names)
+    assert {"headers_linked", "gunicorn_timeout", "gunicorn", "timeout"} <= set(q.names)
+
+
 def test_plural_word_names_the_singular_definition_at_its_weight():
     q = QueryTerms("wrong help for count options")
     weights = dict(zip(q.names, q.name_weights))
