@@ -15,6 +15,7 @@ is what lies outside its definitions), so every byte is counted once.
 from __future__ import annotations
 
 import re
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,31 +206,72 @@ class Postings:
     length: np.ndarray  #: int32, terms per chunk (BM25 document length)
 
 
+class _Vocabulary:
+    """Every identifier a process has counted, numbered, with the hashes of its terms as a ragged table.
+
+    Kept across batches (a worker counts many, and the same names recur in each), so an identifier is split
+    and hashed once per process, not once per batch; emptied when it passes ``limit`` identifiers, so its
+    memory stays bounded (about 100 bytes an identifier).
+    """
+
+    def __init__(self, limit: int = 300_000):
+        self.limit = limit
+        self.lock = threading.Lock()  # a worker may count batches in several threads
+        self.clear()
+
+    def clear(self) -> None:
+        self.ids: dict[bytes, int] = {}
+        self.n_terms = np.zeros(0, dtype=np.int64)  #: terms per identifier
+        self.first = np.zeros(0, dtype=np.int64)  #: where its hashes start in ``table``
+        self.table = np.zeros(0, dtype=np.uint32)
+
+    def number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The id of each word (the words not seen yet added), and the table those ids index: terms per
+        identifier, where its hashes start, the hashes."""
+        with self.lock:
+            return self._number(words)
+
+    def _number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        new = [w for w in dict.fromkeys(words) if w not in self.ids]
+        if len(self.ids) + len(new) > self.limit:
+            self.clear()
+            new = list(dict.fromkeys(words))
+        if new:
+            start = len(self.ids)
+            self.ids.update(zip(new, range(start, start + len(new))))
+            hashes: list[int] = []
+            counts = np.zeros(len(new), dtype=np.int64)
+            for i, word in enumerate(new):
+                word_hashes = [term_hash(t) for t in terms_of(word.decode("ascii"))]
+                counts[i] = len(word_hashes)
+                hashes += word_hashes
+            self.first = np.concatenate((self.first, len(self.table) + np.cumsum(counts) - counts))
+            self.n_terms = np.concatenate((self.n_terms, counts))
+            self.table = np.concatenate((self.table, np.array(hashes, dtype=np.uint32)))
+        ids = np.fromiter(map(self.ids.__getitem__, words), dtype=np.int64, count=len(words))
+        return ids, self.n_terms, self.first, self.table
+
+
+_VOCABULARY = _Vocabulary()
+
+
 def chunk_postings(texts: Sequence[bytes]) -> Postings:
     """Count the terms of each text (a chunk's own bytes), vectorised over the batch."""
-    vocab: dict[bytes, int] = {}
-    occurrences: list[int] = []
+    words: list[bytes] = []
     per_text = np.zeros(len(texts), dtype=np.int64)
+    findall = IDENTIFIER.findall
     for i, text in enumerate(texts):
-        ids = [vocab.setdefault(word, len(vocab)) for word in IDENTIFIER.findall(text)]
-        occurrences.extend(ids)
-        per_text[i] = len(ids)
+        found = findall(text)
+        words += found
+        per_text[i] = len(found)
     n = len(texts)
-    if not occurrences:
+    if not words:
         empty = np.zeros(0, dtype=np.int32)
         return Postings(empty, np.zeros(0, dtype=np.uint32), empty, np.zeros(n, dtype=np.int32))
-    # each distinct identifier -> its term hashes (a ragged table)
-    hashes: list[int] = []
-    n_terms = np.zeros(len(vocab), dtype=np.int64)
-    for vid, word in enumerate(vocab):
-        terms = terms_of(word.decode("ascii"))
-        n_terms[vid] = len(terms)
-        hashes.extend(term_hash(t) for t in terms)
-    first_term = np.concatenate(([0], np.cumsum(n_terms)[:-1]))
-    table = np.array(hashes, dtype=np.uint32)
+    occurrences, n_terms, first_term, table = _VOCABULARY.number(words)
     # distinct (text, identifier) pairs with their counts
-    v = len(vocab)
-    key = np.repeat(np.arange(n, dtype=np.int64), per_text) * v + np.asarray(occurrences, dtype=np.int64)
+    v = len(n_terms)
+    key = np.repeat(np.arange(n, dtype=np.int64), per_text) * v + occurrences
     pairs, pair_counts = np.unique(key, return_counts=True)
     text_of, vid = pairs // v, pairs % v
     # expand identifiers into their terms

@@ -245,3 +245,27 @@ _TOKENS = ["parse_config", "parseConfig", "parse", "config", "HTTPServer", "http
                 max_size=8))
 def test_chunk_postings_matches_reference(texts):
     assert_matches_reference(texts)
+
+
+def test_chunk_postings_stay_right_when_the_vocabulary_fills_up(monkeypatch):
+    """Identifiers are numbered once per process; a vocabulary past its limit is emptied, never wrong."""
+    from aiex_kernel.core import terms
+
+    vocabulary = terms._Vocabulary(limit=6)
+    monkeypatch.setattr(terms, "_VOCABULARY", vocabulary)
+    batches = [[b"parse_config(path)", b"HTTPServer"], [b"loadData load_data", b"parse path"],
+               [b"a_b c_d e_f g_h"], [b"parse_config again_and_again"]]
+    for n, texts in enumerate(batches):
+        assert_matches_reference(texts)
+        assert len(vocabulary.ids) <= 6
+        if n == 2:  # six identifiers known, four more: emptied first
+            assert set(vocabulary.ids) == {b"a_b", b"c_d", b"e_f", b"g_h"}
+
+
+def test_chunk_postings_from_several_threads_at_once():
+    """A worker may count batches in several threads; the shared vocabulary never mixes their numbers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = [[f"name_{i}_{j} shared_{j % 7} Other{i}Name".encode() for j in range(300)] for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(assert_matches_reference, batches))
