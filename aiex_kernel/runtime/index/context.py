@@ -253,7 +253,7 @@ def _first_callee(view: IndexView, cid: int, name: str, code: str, seen: set[int
 
 
 #: members of a container promoted right after its signature, at most
-MAX_MEMBERS = 3
+MAX_MEMBERS = 5
 
 
 def _enclosing(arrays, cid: int) -> list[int]:
