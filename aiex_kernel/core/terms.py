@@ -221,17 +221,16 @@ class _Vocabulary:
 
     def clear(self) -> None:
         self.ids: dict[bytes, int] = {}
-        self.n_terms = np.zeros(0, dtype=np.int64)  #: terms per identifier
-        self.first = np.zeros(0, dtype=np.int64)  #: where its hashes start in ``table``
+        self.n_terms = np.zeros(0, dtype=np.int64)  #: terms per identifier (its hashes follow one another)
         self.table = np.zeros(0, dtype=np.uint32)
 
-    def number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The id of each word (the words not seen yet added), and the table those ids index: terms per
-        identifier, where its hashes start, the hashes."""
+        identifier, the hashes."""
         with self.lock:
             return self._number(words)
 
-    def _number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         new = [w for w in dict.fromkeys(words) if w not in self.ids]
         if len(self.ids) + len(new) > self.limit:
             self.clear()
@@ -245,11 +244,10 @@ class _Vocabulary:
                 word_hashes = [term_hash(t) for t in terms_of(word.decode("ascii"))]
                 counts[i] = len(word_hashes)
                 hashes += word_hashes
-            self.first = np.concatenate((self.first, len(self.table) + np.cumsum(counts) - counts))
             self.n_terms = np.concatenate((self.n_terms, counts))
             self.table = np.concatenate((self.table, np.array(hashes, dtype=np.uint32)))
         ids = np.fromiter(map(self.ids.__getitem__, words), dtype=np.int64, count=len(words))
-        return ids, self.n_terms, self.first, self.table
+        return ids, self.n_terms, self.table
 
 
 _VOCABULARY = _Vocabulary()
@@ -268,7 +266,8 @@ def chunk_postings(texts: Sequence[bytes]) -> Postings:
     if not words:
         empty = np.zeros(0, dtype=np.int32)
         return Postings(empty, np.zeros(0, dtype=np.uint32), empty, np.zeros(n, dtype=np.int32))
-    occurrences, n_terms, first_term, table = _VOCABULARY.number(words)
+    occurrences, n_terms, table = _VOCABULARY.number(words)
+    first_term = np.cumsum(n_terms) - n_terms
     # distinct (text, identifier) pairs with their counts
     v = len(n_terms)
     key = np.repeat(np.arange(n, dtype=np.int64), per_text) * v + occurrences
