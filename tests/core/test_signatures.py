@@ -44,10 +44,28 @@ def test_a_decorated_method_as_the_chunker_cuts_it():
     assert head == "async def create(raw, path=None):"
 
 
-def test_what_is_not_a_whole_function_head_is_left_to_the_caller():
-    assert python_head("class Context(Base, metaclass=Meta):") is None
-    assert python_head("def cut_off(first, second, thi…") is None  # a head cut short by the chunker
+def test_a_head_the_chunker_cut_keeps_its_whole_parameters_and_says_more_follow():
+    typed = ",\n".join(f"    option_{i}: typing.Mapping[str, str] | None = None" for i in range(12))
+    cut = f"def configure(\n    self,\n{typed}"[:400 - 1] + "…"  # as MAX_SIGNATURE_CHARS leaves it
+    head = python_head(cut)
+    assert head is not None and head.startswith("def configure(option_0=None, option_1=None, ")
+    assert head.endswith(", …):") and "typing" not in head
+    assert python_head("def cut_off(first, second, thi…") == "def cut_off(first, second, …):"
+    assert python_head("@pytest.mark.parametrize(\n    ('a', 'b'), [(1, …") is None  # cut in a decorator
+
+
+def test_a_class_head_shows_its_bases_by_name_and_keeps_its_decorators():
+    head = python_head('class Url(\n    typing.NamedTuple(\n        "Url",\n        [("scheme", typing.Optional[str])],'
+                       "\n    )\n):")
+    assert head == "class Url(typing.NamedTuple(…)):"
+    assert python_head("class Context(Base, metaclass=Meta):") == "class Context(Base, metaclass=Meta):"
+    assert python_head("@dataclass(frozen=True)\nclass Point:") == "@dataclass(frozen=True) class Point:"
+    assert python_head("class Plain:") == "class Plain:"
+
+
+def test_what_is_not_a_whole_head_is_left_to_the_caller():
     assert python_head("def broken(:") is None
+    assert python_head("class Cut(Base, …") is None
     assert python_head("") is None
 
 

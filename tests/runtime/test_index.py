@@ -387,8 +387,8 @@ def test_a_file_the_question_names_is_searched_even_when_it_is_an_example(tmp_pa
 
 
 def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
-    """A candidate shown without its body is one line: its start line and its head, a long parameter list
-    cut, so a budget holds many of them; the name and the first parameters stay."""
+    """A candidate shown without its body is one line: its start line and its head (annotations dropped), a
+    long parameter list cut, so a budget holds many of them; the name and the first parameters stay."""
     from aiex_kernel.runtime.index.context import SIGNATURE_LINE_CHARS
 
     params = ", ".join(f"option_number_{i}: int = {i}" for i in range(30))
@@ -401,7 +401,7 @@ def test_a_long_signature_is_cut_to_one_short_line(tmp_path):
                               "how does configure_everything work", 120, token_counter("openai", "gpt-4o"))
     assert [(s["name"], s["level"]) for s in result.sources] == [("configure_everything", "signature")]
     (line,) = [ln for ln in result.text.splitlines() if ln.startswith("1 def ")]
-    assert re.fullmatch(r"1 def configure_everything\(option_number_0: int = 0, option_number_1: .*…", line)
+    assert re.fullmatch(r"1 def configure_everything\(option_number_0=0, option_number_1=1, .*…", line)
     assert len(line) == len("1 ") + SIGNATURE_LINE_CHARS  # the cut says the rest is left out: no " …" after it
     assert "step_0" not in result.text and result.tokens <= 120
 
