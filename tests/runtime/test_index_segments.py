@@ -127,3 +127,48 @@ def test_packed_columns_round_trip_every_dtype_including_hashes_past_two_to_the_
     for name, values in arrays.items():
         assert back[name].dtype == values.dtype and np.array_equal(back[name], values), name
     assert (arrays["chunk_name"] >= 2**31).any()  # the case a signed store would corrupt
+
+
+def test_a_segment_is_what_zarr_itself_writes_with_embeddings_too(tmp_path):
+    """Arrays built in memory and piped out with the segment's other files: the same files and bytes as zarr's
+    own store writes, read back by zarr, the embedding model kept as the group's attribute."""
+
+
+    import zarr
+    from zarr.api import asynchronous as zasync
+    from zarr.core.sync import sync
+
+    from aiex_kernel.runtime.index.store import CHUNK_COLUMNS, POSTING_COLUMNS
+
+    n, p = 7, 19
+    arrays = {name: np.arange(n, dtype=dtype) for name, dtype in CHUNK_COLUMNS.items()}
+    arrays.update({name: np.arange(p, dtype=dtype) for name, dtype in POSTING_COLUMNS.items()})
+    arrays["embeddings"] = np.linspace(0, 1, n * 4, dtype=np.float32).reshape(n, 4)
+    lines = [b'{"chunk": %d}\n' % i for i in range(n)]
+    store = IndexStore(str(tmp_path / "index"))
+    store.write_segment("s1", [{"path": "a.py"}], lines, arrays, embedding_model="model-x")
+    written = tmp_path / "index" / "segments" / "s1"
+    assert sorted(p.name for p in written.iterdir()) == ["COMPLETE", "arrays.zarr", "files.json", "records.jsonl"]
+    assert (written / "records.jsonl").read_bytes() == b"".join(lines)
+
+    group = zarr.open_group(str(written / "arrays.zarr"), mode="r")
+    assert group.attrs["embedding_model"] == "model-x"
+    assert np.array_equal(group["embeddings"][:], arrays["embeddings"])
+    assert group["postings"].shape == (len(POSTING_COLUMNS), p) and group["record_offset"][-1] == sum(map(len, lines))
+
+    reference = tmp_path / "reference.zarr"  # zarr's own local store, the same arrays
+
+    data_of = {name: group[name][:] for name in ("chunks", "postings", "record_offset", "embeddings")}
+
+    async def write() -> None:
+        ref = await zasync.open_group(str(reference), mode="w", attributes={"embedding_model": "model-x"})
+        for name, data in data_of.items():
+            chunks = (max(1, min(len(data), 4096)), data.shape[1]) if name == "embeddings" else (
+                *data.shape[:-1], max(1, min(data.shape[-1], 1 << 20)))
+            await ref.create_array(name, data=data, chunks=chunks)
+
+    sync(write())
+    ours = {p.relative_to(written / "arrays.zarr"): p.read_bytes() for p in (written / "arrays.zarr").rglob("*")
+            if p.is_file()}
+    theirs = {p.relative_to(reference): p.read_bytes() for p in reference.rglob("*") if p.is_file()}
+    assert ours == theirs

@@ -147,19 +147,23 @@ class IndexStore:
 
     def write_segment(self, segment_id: str, files: list[dict], lines: list[bytes],
                       arrays: dict[str, np.ndarray], embedding_model: str | None = None) -> None:
-        """Write a complete segment: ``lines`` are the chunk records as JSON lines (newline included)."""
+        """Write a complete segment: ``lines`` are the chunk records as JSON lines (newline included).
+
+        zarr builds the arrays in memory (its ``MemoryStore``: the bytes its own store would write), and they go
+        out with the segment's other files in one ``fs.pipe``: writing through zarr's local store hopped to a
+        thread for each of its seven files, about 11 ms a segment whatever its size (7 ms now), paid by every
+        task of a cluster build and by every incremental build. ``COMPLETE`` is written last, on its own."""
         import asyncio
+        import posixpath
 
         from zarr.api import asynchronous as zasync
         from zarr.core.sync import sync
+        from zarr.storage import MemoryStore
 
         base = self.path_of("segments", segment_id)
-        self.fs.makedirs(base, exist_ok=True)
         offsets = np.zeros(len(lines) + 1, dtype=np.int64)
         if lines:
             np.cumsum([len(x) for x in lines], out=offsets[1:])
-        with self.fs.open(f"{base}/records.jsonl", "wb") as fh:
-            fh.write(b"".join(lines))
         written = {"chunks": pack_columns(arrays, CHUNK_COLUMNS), "postings": pack_columns(arrays, POSTING_COLUMNS),
                    "record_offset": offsets}
         with_vectors = bool(embedding_model) and "embeddings" in arrays
@@ -171,15 +175,21 @@ class IndexStore:
                 return (max(1, min(len(data), 4096)), data.shape[1])
             return (*data.shape[:-1], max(1, min(data.shape[-1], 1 << 20)))
 
+        held: dict = {}
+
         async def write() -> None:  # every array in one trip into zarr's event loop, as read_segments does
-            group = await zasync.open_group(self.zarr_store(f"{base}/arrays.zarr"), mode="w",
+            group = await zasync.open_group(MemoryStore(held), mode="w",
                                             attributes={"embedding_model": embedding_model} if with_vectors else None)
             await asyncio.gather(*(group.create_array(name, data=data, chunks=chunking(name, data))
                                    for name, data in written.items()))
 
         sync(write())
-        with self.fs.open(f"{base}/files.json", "wb") as fh:
-            fh.write(json.dumps(files, separators=(",", ":")).encode())
+        files_out = {f"{base}/arrays.zarr/{key}": value.to_bytes() for key, value in held.items()}
+        files_out[f"{base}/records.jsonl"] = b"".join(lines)
+        files_out[f"{base}/files.json"] = json.dumps(files, separators=(",", ":")).encode()
+        for folder in sorted({posixpath.dirname(path) for path in files_out}):
+            self.fs.makedirs(folder, exist_ok=True)
+        self.fs.pipe(files_out)
         # written last: a segment without it is incomplete and never named by a manifest
         with self.fs.open(f"{base}/COMPLETE", "wb") as fh:
             fh.write(b"ok\n")
