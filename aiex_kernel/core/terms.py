@@ -206,6 +206,20 @@ class Postings:
     length: np.ndarray  #: int32, terms per chunk (BM25 document length)
 
 
+class _Numbering(dict):
+    """identifier -> id; an identifier looked up for the first time gets the next id and is noted in ``new``
+    (``__missing__``), so numbering a batch is one pass of C lookups with a Python call per new name only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new: list[bytes] = []
+
+    def __missing__(self, word: bytes) -> int:
+        self[word] = number = len(self)
+        self.new.append(word)
+        return number
+
+
 class _Vocabulary:
     """Every identifier a process has counted, numbered, with the hashes of its terms as a ragged table.
 
@@ -220,7 +234,7 @@ class _Vocabulary:
         self.clear()
 
     def clear(self) -> None:
-        self.ids: dict[bytes, int] = {}
+        self.ids = _Numbering()
         self.n_terms = np.zeros(0, dtype=np.int64)  #: terms per identifier (its hashes follow one another)
         self.table = np.zeros(0, dtype=np.uint32)
 
@@ -231,13 +245,12 @@ class _Vocabulary:
             return self._number(words)
 
     def _number(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        new = [w for w in dict.fromkeys(words) if w not in self.ids]
-        if len(self.ids) + len(new) > self.limit:
+        ids = np.fromiter(map(self.ids.__getitem__, words), dtype=np.int64, count=len(words))
+        if len(self.ids) > self.limit and len(self.ids) > len(self.ids.new):  # full: start again with this batch
             self.clear()
-            new = list(dict.fromkeys(words))
+            ids = np.fromiter(map(self.ids.__getitem__, words), dtype=np.int64, count=len(words))
+        new, self.ids.new = self.ids.new, []
         if new:
-            start = len(self.ids)
-            self.ids.update(zip(new, range(start, start + len(new))))
             hashes: list[int] = []
             counts = np.zeros(len(new), dtype=np.int64)
             for i, word in enumerate(new):
@@ -246,7 +259,6 @@ class _Vocabulary:
                 hashes += word_hashes
             self.n_terms = np.concatenate((self.n_terms, counts))
             self.table = np.concatenate((self.table, np.array(hashes, dtype=np.uint32)))
-        ids = np.fromiter(map(self.ids.__getitem__, words), dtype=np.int64, count=len(words))
         return ids, self.n_terms, self.table
 
 
