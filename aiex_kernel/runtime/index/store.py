@@ -151,7 +151,7 @@ class IndexStore:
 
         zarr builds the arrays in memory (its ``MemoryStore``: the bytes its own store would write), and they go
         out with the segment's other files in one ``fs.pipe``: writing through zarr's local store hopped to a
-        thread for each of its seven files, about 11 ms a segment whatever its size (7 ms now), paid by every
+        thread for each of its seven files, about 10 ms a segment whatever its size (about 5 now), paid by every
         task of a cluster build and by every incremental build. ``COMPLETE`` is written last, on its own."""
         import asyncio
         import posixpath
