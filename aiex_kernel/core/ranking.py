@@ -48,7 +48,7 @@ FILE_PRIOR_WEIGHT = 0.3
 #: weight of embedding similarity (cosine, [0, 1]), relative to the best BM25 score
 EMBEDDING_WEIGHT = 0.5
 #: the definition bonus of a name the question gives as a plain English word, as a share of the whole bonus
-PLAIN_WORD_SHARE = 0.2
+PLAIN_WORD_SHARE = 0.15
 #: what a chunk of test code scores, as a share, unless the question is about tests
 TEST_WEIGHT = 0.25
 #: what a file's own top-level code (imports, constants, statements) scores, as a share

@@ -131,6 +131,18 @@ def test_plain_word_definition_bonus_is_a_share():
     assert code["stop"] > plain["stop"] > 0
 
 
+def test_a_definition_a_plain_word_names_earns_a_sixth_of_the_best_content_score_at_most():
+    """A plain English word of the question that equals a definition's name (`stop`, `get`) adds 0.15 of the best
+    content score (PLAIN_WORD_SHARE; 0.2 let the tuning split's `get` definitions crowd out the function a question
+    meant); the name written as code adds the whole bonus, the best content score itself."""
+    with patch.object(ranking, "FEEDBACK_WEIGHT", 0.0):  # the bonus alone: feedback would move the base too
+        for question, low, high in (("stop", 0.1, 1 / 6), ("`stop`", 0.95, 1.05)):
+            with patch.object(ranking, "DEFINITION_BONUS", 0.0):
+                base = scores_of(_HOMONYM, question)
+            added = scores_of(_HOMONYM, question)["stop"] - base["stop"]
+            assert low <= added / max(base.values()) <= high, question
+
+
 _SHOP = {
     "shop/cart.py": '''
         class Cart:
