@@ -132,19 +132,17 @@ def test_packed_columns_round_trip_every_dtype_including_hashes_past_two_to_the_
 def test_a_segment_is_what_zarr_itself_writes_with_embeddings_too(tmp_path):
     """Arrays built in memory and piped out with the segment's other files: the same files and bytes as zarr's
     own store writes, read back by zarr, the embedding model kept as the group's attribute."""
-
-
     import zarr
     from zarr.api import asynchronous as zasync
     from zarr.core.sync import sync
 
     from aiex_kernel.runtime.index.store import CHUNK_COLUMNS, POSTING_COLUMNS
 
-    n, p = 7, 19
-    arrays = {name: np.arange(n, dtype=dtype) for name, dtype in CHUNK_COLUMNS.items()}
-    arrays.update({name: np.arange(p, dtype=dtype) for name, dtype in POSTING_COLUMNS.items()})
-    arrays["embeddings"] = np.linspace(0, 1, n * 4, dtype=np.float32).reshape(n, 4)
-    lines = [b'{"chunk": %d}\n' % i for i in range(n)]
+    n_chunks, n_postings = 7, 19
+    arrays = {name: np.arange(n_chunks, dtype=dtype) for name, dtype in CHUNK_COLUMNS.items()}
+    arrays.update({name: np.arange(n_postings, dtype=dtype) for name, dtype in POSTING_COLUMNS.items()})
+    arrays["embeddings"] = np.linspace(0, 1, n_chunks * 4, dtype=np.float32).reshape(n_chunks, 4)
+    lines = [b'{"chunk": %d}\n' % i for i in range(n_chunks)]
     store = IndexStore(str(tmp_path / "index"))
     store.write_segment("s1", [{"path": "a.py"}], lines, arrays, embedding_model="model-x")
     written = tmp_path / "index" / "segments" / "s1"
@@ -154,10 +152,10 @@ def test_a_segment_is_what_zarr_itself_writes_with_embeddings_too(tmp_path):
     group = zarr.open_group(str(written / "arrays.zarr"), mode="r")
     assert group.attrs["embedding_model"] == "model-x"
     assert np.array_equal(group["embeddings"][:], arrays["embeddings"])
-    assert group["postings"].shape == (len(POSTING_COLUMNS), p) and group["record_offset"][-1] == sum(map(len, lines))
+    assert group["postings"].shape == (len(POSTING_COLUMNS), n_postings)
+    assert group["record_offset"][-1] == sum(map(len, lines))
 
     reference = tmp_path / "reference.zarr"  # zarr's own local store, the same arrays
-
     data_of = {name: group[name][:] for name in ("chunks", "postings", "record_offset", "embeddings")}
 
     async def write() -> None:
@@ -168,7 +166,7 @@ def test_a_segment_is_what_zarr_itself_writes_with_embeddings_too(tmp_path):
             await ref.create_array(name, data=data, chunks=chunks)
 
     sync(write())
-    ours = {p.relative_to(written / "arrays.zarr"): p.read_bytes() for p in (written / "arrays.zarr").rglob("*")
-            if p.is_file()}
-    theirs = {p.relative_to(reference): p.read_bytes() for p in reference.rglob("*") if p.is_file()}
+    ours = {f.relative_to(written / "arrays.zarr"): f.read_bytes() for f in (written / "arrays.zarr").rglob("*")
+            if f.is_file()}
+    theirs = {f.relative_to(reference): f.read_bytes() for f in reference.rglob("*") if f.is_file()}
     assert ours == theirs
