@@ -205,6 +205,25 @@ def test_new_files_go_to_the_workers_while_the_scan_walks(tmp_path, runtime, mon
     assert again.changed == 1 and again.streamed == 0 and again.files == 24
 
 
+def test_what_the_scan_leaves_after_streaming_goes_out_as_two_batches_a_worker_thread(tmp_path, runtime,
+                                                                                        monkeypatch):
+    """Large files stream during the scan; the many small ones after them never fill a streamed batch, and are
+    cut into two batches per worker thread (TAIL_PER_THREAD), not the planner's eight: the workers already
+    have a queue, and each task costs a segment of its own."""
+    from aiex_kernel.runtime.index import stream
+
+    monkeypatch.setattr(stream, "STREAM_BYTES", 2000)
+    monkeypatch.setattr(stream, "STREAM_MIN_FILES", 2)
+    tree = {f"a_big/mod{i}.py": f"def big_{i}(x):\n" + "    x += 1\n" * 110 + "    return x\n" for i in range(6)}
+    tree.update({f"z_small/m{i:03d}.py": f"V{i} = {i}\n" for i in range(100)})  # 100 files, about 1 kB in all
+    tree["pyproject.toml"] = "[project]\nname = 'tail'\n"
+    write(tmp_path / "tail", tree)
+    report = build(tmp_path / "tail", cluster="always", runtime=runtime)
+    threads = sum(runtime.client.nthreads().values())
+    assert report.streamed == 3 and report.added == 106 and not report.compacted
+    assert report.segments == report.streamed + stream.TAIL_PER_THREAD * threads
+
+
 def test_index_on_an_fsspec_url(project):
     settings = load_settings(project, index_path="memory://aiex-test-index")
     sandbox = open_sandbox(project, settings)
