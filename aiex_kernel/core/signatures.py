@@ -35,8 +35,8 @@ def python_head(signature: str) -> str | None:
         code = f"{first}\n{textwrap.dedent(rest)}"  # keep the indent of the class body
     cut = code.endswith(CUT)
     node = _parse_cut(code[: -len(CUT)]) if cut else _parse(code) if code.endswith(":") else None
-    if isinstance(node, ast.ClassDef):
-        return None if cut else _class_head(node)
+    if isinstance(node, ast.ClassDef):  # only a whole head: a cut one is always a function's
+        return _class_head(node)
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     a = node.args
@@ -63,8 +63,10 @@ def python_head(signature: str) -> str | None:
         params.append(f"**{a.kwarg.arg}")
     if cut:
         params.append(CUT)
+    decorators = [ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
+    kept = ["@" + d for d in decorators if d.rsplit(".", 1)[-1].endswith(_SAYS_WHAT_IT_IS)]
     prefix = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
-    return " ".join([*_kept_decorators(node), f"{prefix} {node.name}({', '.join(params)}):"])
+    return " ".join([*kept, f"{prefix} {node.name}({', '.join(params)}):"])
 
 
 def _parse(code: str):
@@ -86,11 +88,6 @@ def _parse_cut(code: str):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return node
     return None
-
-
-def _kept_decorators(node) -> list[str]:
-    decorators = [ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list]
-    return ["@" + d for d in decorators if d.rsplit(".", 1)[-1].endswith(_SAYS_WHAT_IT_IS)]
 
 
 def _class_head(node: ast.ClassDef) -> str:
