@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 from msgspec import Meta
@@ -133,6 +133,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     """Workers of a local cluster (default: one per core)."""
     threads_per_worker: _Positive = 1
     """Threads per local worker."""
+    worker_start: Literal["forkserver", "spawn"] = "forkserver"
+    """How a local cluster starts its worker processes on Linux: forked from one warm server, or spawned
+    fresh (Dask's way: each imports everything before its first task)."""
     dashboard: bool = False
     """Serve the Dask dashboard for a local cluster."""
     connect_timeout: _Seconds = 10.0

@@ -157,15 +157,28 @@ class Runtime:
 
         from distributed import LocalCluster
 
+        from .worker_fork import cluster_config
+
         workers = self.settings.workers or os.cpu_count() or 1
-        with housekeeping():
-            return LocalCluster(
-                n_workers=workers,
-                threads_per_worker=self.settings.threads_per_worker,
-                processes=True,
-                silence_logs=logging.ERROR,
-                **local_cluster_options(dashboard=bool(self.settings.dashboard)),
-            )
+
+        def start(fork: bool):
+            with housekeeping(self.settings, fork=fork):
+                return LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=self.settings.threads_per_worker,
+                    processes=True,
+                    silence_logs=logging.ERROR,
+                    **local_cluster_options(dashboard=bool(self.settings.dashboard)),
+                )
+
+        if not cluster_config(self.settings):  # the workers are to be spawned
+            return start(fork=False)
+        try:
+            return start(fork=True)
+        except Exception as exc:  # noqa: BLE001 - the server could not fork them: spawn them, as Dask does
+            logging.getLogger(__name__).warning("Could not fork the local workers from their server (%s: %s); "
+                                                "spawning them instead.", type(exc).__name__, exc)
+            return start(fork=False)
 
     @property
     def degraded(self) -> bool:
@@ -361,6 +374,23 @@ def get_runtime(settings=None) -> Runtime:
                 settings = load_settings()
             _runtime = Runtime(settings)
         return _runtime
+
+
+def prestart_local_workers(settings, runtime: Runtime | None = None) -> None:
+    """When a job would start a local cluster (``runtime``, else the process's, has none; no scheduler is set
+    or shared), start the server its workers fork from now, so its imports overlap the caller's work
+    (:mod:`.worker_fork`). Creates no runtime."""
+    rt = runtime or _runtime
+    if rt is not None and (rt.started or rt._cluster is not None):
+        return
+    from .worker_fork import prestart, usable
+
+    if not usable(settings) or settings.scheduler:
+        return
+    from .shared_cluster import shared_address
+
+    if shared_address(settings.data_dir) is None:
+        prestart(settings)
 
 
 def runtime_if_started() -> Runtime | None:

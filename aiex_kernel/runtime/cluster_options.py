@@ -35,11 +35,14 @@ def local_cluster_options(*, dashboard: bool) -> dict:
     too: it samples the running task's stack every 10 ms for the dashboard's Profile
     page only, and costs about 5% of every task's CPU (``benchmarks/cluster_overhead.py``
     measures it). The scheduler and the nannies run in the starting process: start the
-    cluster inside :func:`housekeeping` for them.
+    cluster inside :func:`housekeeping` for them. Workers forked from the server of
+    :mod:`.worker_fork` get what this process's environment changed since it started (``env``).
     """
     import copy
 
     import dask.config
+
+    from .worker_fork import changed_environ
 
     changed = dict(HOUSEKEEPING) if dashboard else {**HOUSEKEEPING, "distributed.worker.profile.enabled": False}
     with dask.config.set(changed):
@@ -50,15 +53,19 @@ def local_cluster_options(*, dashboard: bool) -> dict:
         "scheduler_kwargs": {} if dashboard else {"dashboard_address": "127.0.0.1:0"},
         "preload": ["aiex_kernel.runtime.worker_setup"],
         "config": config,
+        "env": changed_environ(),
     }
 
 
 @contextlib.contextmanager
-def housekeeping():
+def housekeeping(settings=None, *, fork: bool = True):
     """:data:`HOUSEKEEPING` for the scheduler and nannies a ``LocalCluster`` creates in this process (Dask
     reads these intervals when it creates them: on a synchronous cluster's construction, an asynchronous
-    one's start)."""
+    one's start); with ``fork``, the nannies fork their workers from :mod:`.worker_fork`'s server where it
+    can serve them."""
     import dask.config
 
-    with dask.config.set(HOUSEKEEPING):
+    from .worker_fork import cluster_config
+
+    with dask.config.set({**HOUSEKEEPING, **(cluster_config(settings) if fork else {})}):
         yield

@@ -80,7 +80,7 @@ def shared_tls(data_dir: Path):
 
 
 def start_shared(data_dir: Path, *, workers: int, threads_per_worker: int = 1, dashboard: bool = False,
-                 timeout: float = 60.0, tls: bool = False, tls_files=None) -> dict:
+                 timeout: float = 60.0, tls: bool = False, tls_files=None, worker_start: str = "forkserver") -> dict:
     """Start the shared cluster in the background and wait until it is up."""
     data_dir = Path(data_dir)
     existing = read_state(data_dir)
@@ -91,7 +91,8 @@ def start_shared(data_dir: Path, *, workers: int, threads_per_worker: int = 1, d
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "aiex_kernel.runtime.shared_cluster", "--data-dir", str(data_dir),
-           "--workers", str(workers), "--threads-per-worker", str(threads_per_worker)]
+           "--workers", str(workers), "--threads-per-worker", str(threads_per_worker),
+           "--worker-start", worker_start]
     if dashboard:
         cmd.append("--dashboard")
     if tls or tls_files is not None:
@@ -189,7 +190,7 @@ def _serve(args: argparse.Namespace) -> int:
                 if current and current.get("pid") == os.getpid():
                     _state_path(data_dir).unlink(missing_ok=True)
 
-    with housekeeping():  # this process is the cluster's: its scheduler and nannies, for as long as it runs
+    with housekeeping(args):  # this process is the cluster's: its scheduler and nannies, for as long as it runs
         asyncio.run(main())
     return 0
 
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--threads-per-worker", type=int, default=1)
     parser.add_argument("--dashboard", action="store_true")
+    parser.add_argument("--worker-start", choices=("forkserver", "spawn"), default="forkserver")
     parser.add_argument("--tls-ca-file")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")

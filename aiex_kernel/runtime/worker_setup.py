@@ -14,15 +14,22 @@ heartbeat" with a traceback, which a user sees after an ``aiex build context``
 that went well. The scheduler of a local cluster lives in the parent process, so
 it is gone only when the parent closes it (or exits, and the worker with it):
 that one message is dropped; every other error of the worker still shows.
+
+A worker forked from the server of :mod:`.worker_fork` has the server's environment
+with the nanny's ``env`` over it; the variables the starting process removed since
+the server started are named in ``AIEX_WORKER_UNSET`` (a JSON list) and removed here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 
 HEARTBEAT_LOST = "Failed to communicate with scheduler during heartbeat"
+#: the variables a forked worker drops (set by :func:`.worker_fork.changed_environ`)
+UNSET_VARIABLE = "AIEX_WORKER_UNSET"
 
 
 def _detach() -> None:
@@ -46,6 +53,12 @@ def _quiet_heartbeat() -> None:
         logger.addFilter(_SchedulerClosing())
 
 
+def _unset_removed() -> None:
+    for name in json.loads(os.environ.pop(UNSET_VARIABLE, "[]")):
+        os.environ.pop(name, None)
+
+
 def dask_setup(worker) -> None:  # noqa: ARG001 - Dask's preload hook
+    _unset_removed()
     _detach()
     _quiet_heartbeat()

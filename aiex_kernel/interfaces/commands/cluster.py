@@ -66,7 +66,8 @@ def start_cluster(args, ctx) -> Result:
         raise UsageError("--workers and --threads-per-worker must be at least 1.")
     files = _tls_files(args)
     state = start_shared(settings.data_dir, workers=workers, threads_per_worker=threads,
-                         dashboard=bool(settings.dashboard), tls=args.tls, tls_files=files)
+                         dashboard=bool(settings.dashboard), tls=args.tls, tls_files=files,
+                         worker_start=settings.worker_start)
     text = f"Started a shared aiex cluster at {state['address']} ({workers} workers x {threads} threads, pid {state['pid']})."
     if state.get("tls"):
         text += f"\nTLS: clients need {state['tls']['ca']}, {state['tls']['cert']} and {state['tls']['key']}."

@@ -213,6 +213,8 @@ def _build(store: IndexStore, sandbox: Sandbox, settings, paths, cluster, progre
     scopes = [sandbox.relpath(p) if os.path.isabs(str(p)) else str(p) for p in paths]
     scan_cache = None
     stream.known = old_files  # what the scan finds beyond these is new: it may go to the workers at once
+    if not old_files:
+        stream.prepare_cold()
 
     def full_scan():
         nonlocal scan_cache

@@ -76,6 +76,15 @@ class ScanStream:
             self.during_scan += 1
             self.pending, self.pending_bytes = [], 0
 
+    def prepare_cold(self) -> None:
+        """A build with no index yet is likely to end on a local cluster: the server its workers fork from
+        starts now, so its imports run while this process scans (:mod:`..worker_fork`; nothing when the build
+        stays here or goes to a scheduler that is set or shared)."""
+        if self.enabled and self.cluster != "never":
+            from ..cluster import prestart_local_workers
+
+            prestart_local_workers(self.settings, self.runtime)
+
     def _start(self) -> bool:
         from .parts import part_mode
 
