@@ -330,7 +330,7 @@ class _Env:
             from aiex_kernel.runtime.cluster import Runtime
             from aiex_kernel.runtime.cluster_options import housekeeping, local_cluster_options
 
-            with housekeeping():
+            with housekeeping(self.settings):  # the workers forked from a warm server unless worker_start = "spawn"
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                             silence_logs=logging.ERROR, **local_cluster_options(dashboard=False))
             self.runtime = Runtime(self.settings, cluster=self.cluster)
