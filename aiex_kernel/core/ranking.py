@@ -71,6 +71,9 @@ PAIR_WEIGHT = 0.5
 FEEDBACK_WEIGHT = 0.3
 FEEDBACK_CHUNKS = 5
 FEEDBACK_TERMS = 20
+#: what a chunk of a file the question names ("in chatdemo.py", "http1connection: ...") earns when it matches a
+#: word of the question, relative to the best BM25 score: the file is where to look, not all that is there
+MENTION_WEIGHT = 0.3
 
 _CONTRACTION = re.compile(r"(?<=[A-Za-z])['\u2019](?:t|s|re|ve|ll|d|m)\b", re.IGNORECASE)
 _TESTS_ASKED = re.compile(r"\b(tests?|testing|pytest|unittest|fixtures?|conftest|assert\w*|xfail|parametri[sz]\w*)\b",
@@ -179,10 +182,11 @@ class QueryTerms:
 def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior: np.ndarray | None = None,
                 similarity: np.ndarray | None = None, live: np.ndarray | None = None,
                 exclude_kinds: Sequence[int] = (), test_files: np.ndarray | None = None,
-                term_df: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                term_df: tuple[np.ndarray, np.ndarray] | None = None, mentioned: Sequence[int] = ()) -> np.ndarray:
     """A relevance score per chunk (higher is better; 0 means unrelated). ``test_files``: per file, whether
     it holds tests; ``term_df``: the index's terms (sorted) and how many chunks hold each (``term_df``), which
-    saves the feedback step a pass over the postings."""
+    saves the feedback step a pass over the postings; ``mentioned``: the files the question names
+    (:func:`mentioned_files`)."""
     post = arrays["post_chunk"], arrays["post_term"], arrays["post_count"], arrays["chunk_len"]
     forms = query.form_hashes
     if term_df is not None and SPLIT_WORDS:  # "loglevel" -> log, level: another form of the word
@@ -207,6 +211,9 @@ def rank_chunks(arrays: dict[str, np.ndarray], query: QueryTerms, *, file_prior:
         if MEMBER_SHARE:
             defines = np.maximum(defines, MEMBER_SHARE * _container_bonus(arrays, defines))
         scores = scores + defines * DEFINITION_BONUS * scale
+    if MENTION_WEIGHT and len(mentioned) and len(scores):
+        named = np.isin(arrays["chunk_file"], np.asarray(mentioned)) & (scores > 0)
+        scores = scores + np.where(named, MENTION_WEIGHT * scale, 0.0)
     if file_prior is not None and len(scores):
         prior = file_prior / (file_prior.max() or 1.0)
         scores = scores + FILE_PRIOR_WEIGHT * scale * prior[arrays["chunk_file"]]

@@ -359,6 +359,40 @@ def test_the_module_a_commit_subject_starts_with_names_its_file():
                      "fix: a crash": [], "Bug: a crash": [], "util: too many files": [], "no prefix: here": []}
 
 
+def test_code_of_a_file_the_question_names_that_matches_its_words_comes_first():
+    files = {
+        "demos/chat/chatdemo.py": """
+            class MessageBuffer:
+                def wait_for_messages(self, cursor=None):
+                    result = Future()
+                    result.set_result(callback(self.cache))
+                    return result
+
+                def cancel_wait(self, future):
+                    self.waiters.remove(future)
+            """,
+        "tornado/ioloop.py": """
+            class IOLoop:
+                def add_callback(self, fn, *args):
+                    self._callbacks.append((fn, args))
+
+                def remove_callback(self, fn):
+                    self._callbacks.remove(fn)
+            """,
+    }
+    arrays, names, tests = indexed(files)
+    question = "Fix a dangling reference to callback in chatdemo.py"
+    named = ranking.mentioned_files(question, list(files))
+    assert named == [0]
+    plain = rank_chunks(arrays, QueryTerms(question), test_files=tests)
+    lifted = rank_chunks(arrays, QueryTerms(question), test_files=tests, mentioned=named)
+    order = [names[i] for i in np.argsort(-lifted, kind="stable")]
+    assert order[0] == "MessageBuffer.wait_for_messages"  # in the named file, and it calls `callback`
+    assert plain[names.index("MessageBuffer.wait_for_messages")] < plain[names.index("IOLoop.add_callback")]
+    cancel = names.index("MessageBuffer.cancel_wait")  # in the named file, no word of the question: no lift
+    assert lifted[cancel] == plain[cancel]
+
+
 def test_tests_and_examples_weigh_less_unless_the_question_is_about_tests():
     s = scores_of(_SHOP, "cart total")
     assert s["Cart.total"] > s["test_total"] and s["Cart.total"] > s["show_total"]

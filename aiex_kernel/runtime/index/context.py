@@ -102,7 +102,7 @@ def assemble_context(view: IndexView, sandbox: Sandbox, query: str, budget: int,
         extra = QueryTerms(focus).name_hashes if focus else []
         file_prior = view.file_prior([*q.name_hashes, *extra], q.names, named)
     scores = rank_chunks(arrays, q, file_prior=file_prior, similarity=similarity, test_files=test_files,
-                         term_df=view.term_df())
+                         term_df=view.term_df(), mentioned=mentioned)
     n_files = len(view.files)
     file_score = np.zeros(n_files)
     if len(scores):
