@@ -173,12 +173,20 @@ class Runtime:
 
         if not cluster_config(self.settings):  # the workers are to be spawned
             return start(fork=False)
+        held = _HeldBack()  # the nannies' tracebacks of a failed fork: this warning says it once
+        nanny = logging.getLogger("distributed.nanny")
+        nanny.addFilter(held)
         try:
-            return start(fork=True)
+            cluster = start(fork=True)
         except Exception as exc:  # noqa: BLE001 - the server could not fork them: spawn them, as Dask does
             logging.getLogger(__name__).warning("Could not fork the local workers from their server (%s: %s); "
                                                 "spawning them instead.", type(exc).__name__, exc)
             return start(fork=False)
+        finally:
+            nanny.removeFilter(held)
+        for record in held.records:  # it started: what the nannies said still shows
+            nanny.handle(record)
+        return cluster
 
     @property
     def degraded(self) -> bool:
@@ -374,6 +382,18 @@ def get_runtime(settings=None) -> Runtime:
                 settings = load_settings()
             _runtime = Runtime(settings)
         return _runtime
+
+
+class _HeldBack(logging.Filter):
+    """Keeps the records of a logger back (a cluster's start that may be retried) for its caller to replay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
 
 
 def prestart_local_workers(settings, runtime: Runtime | None = None) -> None:
