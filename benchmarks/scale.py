@@ -166,12 +166,13 @@ def fetch() -> None:
     SDISTS.mkdir(parents=True, exist_ok=True)
     CORPUS.mkdir(parents=True, exist_ok=True)
     # pip prepares an sdist's metadata in a build environment; setuptools 70+ lost what these versions' setup.py
-    # files import (pkg_resources, setuptools.dep_util). The environment variable reaches the build-environment
-    # pip too. Only the sdist itself is asked for from source (--no-binary :all: would build every build
-    # dependency, meson-python's included, from source too).
+    # files import (pkg_resources, setuptools.dep_util). pip 25.2 and later constrain a build environment with
+    # PIP_BUILD_CONSTRAINT (--build-constraint) only; older ones apply PIP_CONSTRAINT there too. Only the sdist
+    # itself is asked for from source (--no-binary :all: would build every build dependency, meson-python's
+    # included, from source too).
     constraints = CACHE / "constraints.txt"
     constraints.write_text("setuptools<70\n")
-    env = {**os.environ, "PIP_CONSTRAINT": str(constraints)}
+    env = {**os.environ, "PIP_CONSTRAINT": str(constraints), "PIP_BUILD_CONSTRAINT": str(constraints)}
     new_pins = []
     for name, version, pinned in PINNED:
         archive = _archive(name, version)
