@@ -29,7 +29,8 @@ build:
   (scan, part-mode probe, submission, the wait for the workers, manifest, ...);
 * warm rebuilds against the index the 2-worker build wrote (a copy per run): nothing
   changed, one file's content changed (a comment line appended, median of
-  ``--repeat``), 100 files changed; on the 2-worker cluster and in one process;
+  ``--repeat``), 100 files changed; with the 2-worker cluster up (``--cluster auto``,
+  as in a kernel: a job under ``LOCAL_JOB_BYTES`` is indexed in the client) and in one process;
   then one-file rebuilds, a different file each, until one merges segments
   (past ``MAX_LOOSE`` loose ones, :mod:`aiex_kernel.core.merge_policy`), that
   build's time and the client's peak RSS with it. Each build's
@@ -328,7 +329,7 @@ class _Env:
         if self.workers:
             from distributed import LocalCluster
 
-            from aiex_kernel.runtime.cluster import Runtime
+            from aiex_kernel.runtime.cluster import Runtime, set_runtime
             from aiex_kernel.runtime.cluster_options import housekeeping, local_cluster_options
 
             with housekeeping(self.settings):  # the workers forked from a warm server unless worker_start = "spawn"
@@ -336,15 +337,18 @@ class _Env:
                                             silence_logs=logging.ERROR, **local_cluster_options(dashboard=False))
             self.runtime = Runtime(self.settings, cluster=self.cluster)
             self.runtime.client.run(_warm_up)
+            set_runtime(self.runtime)  # the process's: `--cluster auto` sees a cluster up, as in a kernel
         else:
             _warm_up()
         self.start_s = time.perf_counter() - started
 
-    def build(self):
+    def build(self, mode: str = "always"):
+        """A build on the cluster (``always``; ``auto``: as `aiex build context` with a cluster up, which indexes
+        a tiny job here), or in this process without workers."""
         from aiex_kernel.runtime.index.build import build_index
 
         return build_index(self.sandbox, settings=self.settings, paths=self.paths,
-                           cluster="always" if self.workers else "never", runtime=self.runtime, progress=False)
+                           cluster=mode if self.workers else "never", runtime=self.runtime, progress=False)
 
     def worker_usage(self) -> dict:
         if not self.runtime:
@@ -428,7 +432,7 @@ def child_warm(spec: dict) -> dict:
     def timed_build(expect: int) -> float:
         for v in spent.values():
             v[:] = [0.0, 0]
-        rep = env.build()
+        rep = env.build("auto")
         assert rep.changed == expect, (rep.changed, expect)
         steps.append({"changed": expect, "seconds": round(rep.seconds, 4), "where": rep.where, "watched": rep.watched,
                       "written_by": rep.written_by, "compacted": rep.compacted, "segments": rep.segments,

@@ -161,6 +161,21 @@ def test_schema_change_rebuilds_with_a_message(project):
     assert report.added == 4
 
 
+def test_with_a_cluster_up_a_tiny_job_is_indexed_here_and_a_larger_one_there(project, runtime):
+    from aiex_kernel.runtime.file_batches import LOCAL_JOB_BYTES
+
+    runtime.client  # up: under --cluster auto, jobs go to it
+    assert build(project, cluster="never").added == 4
+    (project / "shop" / "cart.py").write_text("def total(items):\n    return sum(items)\n")
+    tiny = build(project, runtime=runtime)
+    assert tiny.changed == 1 and tiny.where == "in-process"  # a round trip would cost more than the work
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(LOCAL_JOB_BYTES // 30))
+    (project / "shop" / "many.py").write_text(body)
+    larger = build(project, runtime=runtime)
+    assert larger.added == 1 and larger.where == runtime.client.scheduler.address
+    assert set(live_paths(project)) >= {"shop/cart.py", "shop/many.py"}
+
+
 def test_aiexignore_keeps_files_out(project):
     (project / ".aiexignore").write_text("web/\n")
     build(project, cluster="never")

@@ -21,7 +21,7 @@ submitted during the scan and the build goes as before.
 from __future__ import annotations
 
 from ...core.batching import batch_count, plan_batches
-from ..file_batches import ClusterBatches, use_cluster
+from ..file_batches import LOCAL_JOB_BYTES, ClusterBatches, use_cluster
 
 __all__ = ["STREAM_BYTES", "ScanStream"]
 
@@ -65,8 +65,10 @@ class ScanStream:
         self.pending_bytes += entry.size
         self.new_bytes += entry.size
         if self.batches is None:
-            if not (self._up or (self.cluster == "auto" and self.new_bytes >= self.settings.inline_bytes)):
-                return
+            auto = self.cluster == "auto"
+            if not ((self._up and not (auto and self.new_bytes < LOCAL_JOB_BYTES))
+                    or (auto and self.new_bytes >= self.settings.inline_bytes)):
+                return  # (a tiny job is indexed here even when a cluster is up: see LOCAL_JOB_BYTES)
             if not self._start():
                 self.enabled = False
                 self.pending.clear()
