@@ -339,9 +339,9 @@ def _scan_cache(store: IndexStore, *, fresh: bool) -> ScanCache | None:
 
 def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, bytes], *, settings,
                  cluster: str, progress: bool, runtime, report: BuildReport, store: IndexStore):
-    """Index the files (on the cluster when the job is large or a cluster is up): (one merged batch, None) in
-    this process or when the workers cannot write the store, else (None, the segments the workers wrote
-    (:mod:`.parts`)); and the files that could not be read."""
+    """Index the files (on the cluster when the job is large, or a cluster is up and the job is not tiny:
+    ``LOCAL_JOB_BYTES``): (one merged batch, None) in this process or when the workers cannot write the store,
+    else (None, the segments the workers wrote (:mod:`.parts`)); and the files that could not be read."""
     sizes = sorted(to_index.items())
     total = sum(s for _, s in sizes)
     # a cluster that is up takes every job but a tiny one (a file or two changed): that goes faster here
