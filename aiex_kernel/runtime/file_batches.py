@@ -27,8 +27,8 @@ from ..errors import (
 from .progress import progress_bar, status
 from .sandbox import Sandbox, is_binary
 
-__all__ = ["CLUSTER_MODES", "LOCAL_JOB_BYTES", "BatchRun", "ClusterBatches", "read_batch", "read_items", "run_file_batches",
-           "use_cluster"]
+__all__ = ["CLUSTER_MODES", "LOCAL_JOB_BYTES", "BatchRun", "ClusterBatches", "read_batch", "read_items",
+           "run_file_batches", "use_cluster"]
 
 CLUSTER_MODES = ("auto", "always", "never")
 #: an index job under this many bytes runs in the calling process under ``--cluster auto`` even when a cluster is
