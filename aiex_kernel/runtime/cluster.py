@@ -109,7 +109,7 @@ class Runtime:
             self.kind = "local"
             client = Client(self._cluster, set_as_default=False)
         else:
-            address, self.kind = self._address()
+            address, self.kind = cluster_address(self.settings)
             if address is None:
                 self._cluster = self._start_local()
                 self._owns_cluster = True
@@ -141,16 +141,6 @@ class Runtime:
                                   "AIEX_TLS_CA_FILE, AIEX_TLS_CERT, AIEX_TLS_KEY) to the cluster's certificate files.")
             files = TLSFiles(s.tls_ca_file, s.tls_cert, s.tls_key)
         return security_for(files)
-
-    def _address(self) -> tuple[str | None, str]:
-        if self.settings.scheduler:
-            return self.settings.scheduler, "remote"
-        from .shared_cluster import shared_address
-
-        shared = shared_address(self.settings.data_dir)
-        if shared:
-            return shared, "shared"
-        return None, "local"
 
     def _start_local(self):
         import os
@@ -384,6 +374,19 @@ def get_runtime(settings=None) -> Runtime:
         return _runtime
 
 
+def cluster_address(settings) -> tuple[str | None, str]:
+    """Where the cluster of ``settings`` is: (the scheduler set, "remote"), (the shared one, "shared"), or
+    (None, "local"): one to start in this process."""
+    if settings.scheduler:
+        return settings.scheduler, "remote"
+    from .shared_cluster import shared_address
+
+    shared = shared_address(settings.data_dir)
+    if shared:
+        return shared, "shared"
+    return None, "local"
+
+
 class _HeldBack(logging.Filter):
     """Keeps the records of a logger back (a cluster's start that may be retried) for its caller to replay."""
 
@@ -405,11 +408,7 @@ def prestart_local_workers(settings, runtime: Runtime | None = None) -> None:
         return
     from .worker_fork import prestart, usable
 
-    if not usable(settings) or settings.scheduler:
-        return
-    from .shared_cluster import shared_address
-
-    if shared_address(settings.data_dir) is None:
+    if usable(settings) and cluster_address(settings)[0] is None:
         prestart(settings)
 
 

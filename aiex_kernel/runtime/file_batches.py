@@ -28,7 +28,7 @@ from .progress import progress_bar, status
 from .sandbox import Sandbox, is_binary
 
 __all__ = ["CLUSTER_MODES", "LOCAL_JOB_BYTES", "BatchRun", "ClusterBatches", "read_batch", "read_items",
-           "run_file_batches", "use_cluster"]
+           "run_file_batches", "tiny_job", "use_cluster"]
 
 CLUSTER_MODES = ("auto", "always", "never")
 #: an index job under this many bytes runs in the calling process under ``--cluster auto`` even when a cluster is
@@ -51,6 +51,12 @@ class BatchRun:
     results: list[Any] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  #: (path, reason)
     where: str = "in-process"
+
+
+def tiny_job(mode: str, total_bytes: int, settings) -> bool:
+    """Whether an index job of ``total_bytes`` stays in this process under ``--cluster mode`` even with a cluster
+    up: under ``LOCAL_JOB_BYTES``, and under ``inline_bytes`` (set lower, it sends smaller jobs out too)."""
+    return mode == "auto" and total_bytes < min(LOCAL_JOB_BYTES, settings.inline_bytes)
 
 
 def use_cluster(mode: str, total_bytes: int, settings) -> bool:

@@ -28,7 +28,7 @@ from ...core.batching import batch_count, plan_batches
 from ...core.indexing import IndexedBatch, content_hash, index_batch
 from ...core.merge_policy import SegmentStat, merge_groups
 from ...errors import IndexBusy, IndexNotWritable, SchemaMismatch
-from ..file_batches import LOCAL_JOB_BYTES, read_batch, run_file_batches, use_cluster
+from ..file_batches import read_batch, run_file_batches, tiny_job, use_cluster
 from ..file_watch import project_scan
 from ..sandbox import Sandbox
 from ..scan_cache import ScanCache, scan_cache_path
@@ -345,7 +345,7 @@ def _index_files(sandbox: Sandbox, to_index: dict[str, int], preread: dict[str, 
     sizes = sorted(to_index.items())
     total = sum(s for _, s in sizes)
     # a cluster that is up takes every job but a tiny one (a file or two changed): that goes faster here
-    on_cluster = use_cluster(cluster, total, settings) and not (cluster == "auto" and total < LOCAL_JOB_BYTES)
+    on_cluster = use_cluster(cluster, total, settings) and not tiny_job(cluster, total, settings)
     slots, mode = 1, None
     if on_cluster:
         if runtime is None:

@@ -21,7 +21,7 @@ submitted during the scan and the build goes as before.
 from __future__ import annotations
 
 from ...core.batching import batch_count, plan_batches
-from ..file_batches import LOCAL_JOB_BYTES, ClusterBatches, use_cluster
+from ..file_batches import ClusterBatches, tiny_job, use_cluster
 
 __all__ = ["STREAM_BYTES", "ScanStream"]
 
@@ -65,10 +65,9 @@ class ScanStream:
         self.pending_bytes += entry.size
         self.new_bytes += entry.size
         if self.batches is None:
-            auto = self.cluster == "auto"
-            if not ((self._up and not (auto and self.new_bytes < LOCAL_JOB_BYTES))
-                    or (auto and self.new_bytes >= self.settings.inline_bytes)):
-                return  # (a tiny job is indexed here even when a cluster is up: see LOCAL_JOB_BYTES)
+            big = self.cluster == "auto" and self.new_bytes >= self.settings.inline_bytes
+            if not (self._up or big) or tiny_job(self.cluster, self.new_bytes, self.settings):
+                return
             if not self._start():
                 self.enabled = False
                 self.pending.clear()
@@ -82,7 +81,7 @@ class ScanStream:
         """A build with no index yet is likely to end on a local cluster: the server its workers fork from
         starts now, so its imports run while this process scans (:mod:`..worker_fork`; nothing when the build
         stays here or goes to a scheduler that is set or shared)."""
-        if self.enabled and self.cluster != "never":
+        if self.enabled:  # (never with --cluster never)
             from ..cluster import prestart_local_workers
 
             prestart_local_workers(self.settings, self.runtime)
