@@ -12,7 +12,6 @@ Pure: :func:`chunk_source` takes a file's bytes and returns plain data.
 from __future__ import annotations
 
 import ast
-import gc
 import hashlib
 import inspect
 from bisect import bisect_right
@@ -20,6 +19,7 @@ from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
+from .gc_pause import paused_gc
 from .languages import LanguageSpec, get_language, get_parser, get_query, get_spec, language_for_path
 from .tokens import CHARS_PER_TOKEN, estimate_tokens
 
@@ -514,10 +514,5 @@ def chunk_batch(items: list[tuple[str, bytes]], complexity: bool = False) -> lis
     thousands of short-lived, acyclic objects (freed by reference counting), and
     collector passes over the growing result cost about 5% of the run.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return [chunk_source(data, path, complexity=complexity) for path, data in items]
-    finally:
-        if was_enabled:
-            gc.enable()

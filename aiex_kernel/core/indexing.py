@@ -6,7 +6,6 @@ network), so it runs on any worker.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import numpy as np
 import orjson
 
 from .chunking import CHUNK_FIELDS, FileChunks, chunk_source
+from .gc_pause import paused_gc
 from .terms import chunk_postings, name_hash, own_ranges
 
 __all__ = ["FLAG_PRIVATE", "FLAG_STRUCTURED", "KINDS", "IndexedBatch", "content_hash", "index_batch", "name_flags"]
@@ -59,13 +59,8 @@ class IndexedBatch:
 
 def index_batch(items: list[tuple[str, bytes]]) -> IndexedBatch:
     """Chunk each ``(path, bytes)`` file and count the search terms of every chunk."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _index(items)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _json_lines(records: list[tuple]) -> list[bytes]:

@@ -24,6 +24,7 @@ from ..errors import (
     SecretFileRefused,
     UsageError,
 )
+from ..core.gc_pause import resumed_gc
 from .progress import progress_bar, status
 from .sandbox import Sandbox, is_binary
 
@@ -200,16 +201,17 @@ class ClusterBatches:
         from distributed import KilledWorker, as_completed
 
         bar.advance(self.unreadable)
-        for fut in as_completed(self.futures, loop=self.client.loop):
-            try:
-                keep(fut.result())
-            except KilledWorker as exc:
-                raise ClusterError(
-                    f"Dask workers kept dying on a batch ({exc}); check the workers' memory limits and logs, "
-                    "or run with --cluster never."
-                ) from None
-            bar.advance(self.sizes[fut.key])
-            fut.release()
+        with resumed_gc():  # a build's bookkeeping pauses collection (``paused_gc``); not while it waits here
+            for fut in as_completed(self.futures, loop=self.client.loop):
+                try:
+                    keep(fut.result())
+                except KilledWorker as exc:
+                    raise ClusterError(
+                        f"Dask workers kept dying on a batch ({exc}); check the workers' memory limits and logs, "
+                        "or run with --cluster never."
+                    ) from None
+                bar.advance(self.sizes[fut.key])
+                fut.release()
 
     def cancel(self) -> None:
         for fut in self.futures:
