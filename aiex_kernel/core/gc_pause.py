@@ -21,11 +21,11 @@ __all__ = ["paused_gc", "resumed_gc"]
 
 _lock = threading.Lock()
 _asked: list[bool] = []  #: what each open block asked for (collecting or not), innermost last
-_before = [True]  #: the collector's state before the outermost open block
+_before = True  #: the collector's state before the outermost open block
 
 
 def _apply(collect: bool) -> None:
-    if collect and _before[0]:
+    if collect and _before:
         gc.enable()
     else:
         gc.disable()
@@ -33,9 +33,10 @@ def _apply(collect: bool) -> None:
 
 @contextmanager
 def _holding(collect: bool) -> Iterator[None]:
+    global _before
     with _lock:
         if not _asked:
-            _before[0] = gc.isenabled()
+            _before = gc.isenabled()
         _asked.append(collect)
         _apply(collect)
     try:
